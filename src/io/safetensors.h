@@ -19,7 +19,9 @@ struct TensorView {
   std::string name;
   DType dtype = DType::kF32;
   std::vector<int64_t> shape;
-  const uint8_t* data = nullptr;  // into the mapping; valid while the owning file lives
+  // Into the mapping; valid while the owning file lives. NOT aligned to the element size (real
+  // checkpoints pack tensors back to back), so read multi-byte elements with memcpy.
+  const uint8_t* data = nullptr;
   size_t nbytes = 0;
   std::string file;  // path of the file that holds it (for error messages)
 
@@ -36,7 +38,7 @@ class SafetensorsFile {
   static Result<std::unique_ptr<SafetensorsFile>> Open(const std::string& path);
 
   // Parses a header from memory (the whole file image); used by Open and the fuzz target.
-  // `file_size` bounds the data offsets.
+  // `size` (the file size) bounds the data offsets; views point into `bytes`.
   static Result<std::map<std::string, TensorView>> ParseHeader(const uint8_t* bytes, size_t size,
                                                                const std::string& path);
 
@@ -47,6 +49,7 @@ class SafetensorsFile {
   const std::string& path() const { return path_; }
   const std::map<std::string, TensorView>& tensors() const { return tensors_; }
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
+  size_t file_size() const { return map_size_; }
 
  private:
   SafetensorsFile() = default;
@@ -57,7 +60,12 @@ class SafetensorsFile {
   std::map<std::string, std::string> metadata_;
 };
 
+// Largest JSON header accepted (the official reader's limit): anything bigger is corruption.
+inline constexpr uint64_t kMaxSafetensorsHeaderBytes = 100'000'000;
+
 // Writes a safetensors file (used by make-model and by tests that build malformed/valid files).
+// Tensors are laid out back to back in the given order; the JSON header keeps that order and is
+// padded with spaces to a multiple of 8 bytes, as the official writer does.
 struct TensorToWrite {
   std::string name;
   DType dtype;
