@@ -1,0 +1,85 @@
+// The compute interface of dsv4: every numeric primitive the model uses, with the reference's
+// rounding points as contracts. `kernels/ref/` holds the scalar implementations (the executable
+// spec); SIMD/GPU versions implement the same signatures and are tested against them.
+//
+// Activations are fp32 arrays; "bf16 out" means every element is rounded to a bf16 value (still
+// held in fp32), exactly where the reference stores a bf16 tensor. Shapes are row-major.
+#pragma once
+
+#include <cstdint>
+
+namespace dsv4 {
+
+constexpr int kQuantBlock = 128;   // FP8 weight block (128x128) and activation block (per 128 of K)
+constexpr int kFp4Block = 32;      // MXFP4 scale block along K
+
+// FP8 e4m3 weight [n, k] with e8m0 scales [ceil(n/128), ceil(k/128)].
+struct Fp8Weight {
+  const uint8_t* w = nullptr;
+  const uint8_t* scale = nullptr;
+  int n = 0, k = 0;
+  // Rows [row0, row0 + rows) as a weight of their own (row0 must be a multiple of 128).
+  Fp8Weight Rows(int row0, int rows) const;
+};
+
+// MXFP4 weight [n, k]: bytes [n, k/2] (element 2i in the low nibble), e8m0 scales [n, k/32].
+struct Fp4Weight {
+  const uint8_t* w = nullptr;
+  const uint8_t* scale = nullptr;
+  int n = 0, k = 0;
+};
+
+// BF16 weight [n, k] (raw bit patterns).
+struct Bf16Weight {
+  const uint16_t* w = nullptr;
+  int n = 0, k = 0;
+};
+
+// ---- quantization (spec §7.2, §7.3) ----
+
+// Per block of `block` values: s = 2^ceil(log2(max(amax, floor) / max_code)) (UE8M0);
+// q = round(clamp(x / s, -max_code, max_code)) to e4m3 (max_code 448) or e2m1 (6). Writes the
+// rounded codes' values to q[k] and the scales to s[ceil(k/block)].
+void QuantizeE4M3(const float* x, int k, int block, float* q, float* s);
+void QuantizeE2M1(const float* x, int k, int block, float* q, float* s);
+// In-place quantize→dequantize with bf16 output (FP8_sim, amax floor 1e-4; FP4_sim, floor 6·2^-126).
+void Fp8Sim(float* x, int k, int block);
+void Fp4Sim(float* x, int k, int block);
+
+// ---- linear layers: y[m, n] = x[m, k] · W[n, k]^T ----
+
+// FP8 weight, activation quantized to e4m3 per 128 (UE8M0), fp32 partial sum per 128-block of K
+// scaled by s_x·s_w into an fp32 accumulator; bf16 out.
+void LinearFp8(const float* x, int m, const Fp8Weight& w, float* y);
+// MXFP4 weight, activation e4m3 per 128; fp32 partial sums per 32-block scaled by s_x·s_w; bf16 out.
+void LinearFp4(const float* x, int m, const Fp4Weight& w, float* y);
+// FP8 weight dequantized exactly to bf16 (as convert.py does for wo_a), bf16 activation NOT
+// quantized; fp32 accumulate, bf16 out.
+void LinearFp8AsBf16(const float* x, int m, const Fp8Weight& w, float* y);
+// BF16 weight, fp32 accumulate. round_bf16: bf16 out (a bf16 GEMM); else fp32 out (the reference
+// upcasts weight and input to fp32: compressor wkv/wgate, gate, head).
+void LinearBf16(const float* x, int m, const Bf16Weight& w, float* y, bool round_bf16);
+
+// ---- normalization, rotary, transforms ----
+
+// y = bf16(w ⊙ (x · rsqrt(mean(x²) + eps))), per row of n; fp32 math. w == nullptr: weightless.
+void RmsNorm(const float* x, int rows, int n, const float* w, float eps, float* y);
+
+// Interleaved-pair rotation of a `dims`-wide slice: (x[2i], x[2i+1]) *= e^{±j·angle_i}, fp32 math,
+// bf16 out. cos/sin hold dims/2 values for this position. inverse: conjugate rotation.
+void ApplyRope(float* x, int dims, const float* cos, const float* sin, bool inverse);
+
+// Fast Walsh–Hadamard transform (Sylvester order) of n = 2^p values, times 1/sqrt(n); bf16 out.
+void Hadamard(float* x, int n);
+
+// ---- attention ----
+
+// Sparse attention with sink for one query token (spec §4.3). For each head h of q [heads, dim]:
+// over the rows kv[idx[j]] (idx[j] < 0 = unused slot), s_j = (q_h · k_j) · scale; online softmax in
+// fp32 over blocks of 64 list slots, probabilities rounded to bf16 for P·V (fp32 accumulate); the
+// sink adds exp(sink[h] − m) to the denominator only; out [heads, dim] bf16. kv_rows[j] points at
+// the row of list slot j (nullptr = unused slot), so a ring + compressed cache needs no copies.
+void SparseAttention(const float* q, int heads, int dim, const float* const* kv_rows, int n_slots,
+                     const float* sink, float scale, float* out);
+
+}  // namespace dsv4

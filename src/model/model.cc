@@ -1,0 +1,191 @@
+#include "model/model.h"
+
+#include <algorithm>
+
+#include "base/numeric.h"
+#include "kernels/kernels.h"
+#include "model/attention.h"
+#include "model/hc.h"
+#include "model/moe.h"
+
+namespace dsv4 {
+namespace {
+
+using Vec = std::vector<float>;
+
+Vec Zeros(size_t n) { return Vec(n, 0.0f); }
+
+LayerState NewLayerState(const ModelConfig& cfg, int ratio) {
+  LayerState st;
+  st.window = cfg.window_size;
+  st.head_dim = cfg.head_dim;
+  st.ring.assign(static_cast<size_t>(cfg.window_size) * cfg.head_dim, 0.0f);
+  if (ratio > 0) st.cmp.Init(ratio, cfg.head_dim);
+  if (ratio == 4) st.idx.Init(4, cfg.index_head_dim);
+  return st;
+}
+
+}  // namespace
+
+void ModelState::Reset() {
+  for (auto& l : layers) l.Reset();
+  for (auto& l : mtp) l.Reset();
+  n_tokens = 0;
+  n_mtp_tokens = 0;
+}
+
+Model::Model(std::unique_ptr<Checkpoint> ckpt, ModelConfig config, ModelWeights weights)
+    : checkpoint_(std::move(ckpt)),
+      config_(std::move(config)),
+      weights_(std::move(weights)),
+      rope_swa_(config_, /*compressed_layer=*/false),
+      rope_cmp_(config_, /*compressed_layer=*/true) {}
+
+Result<std::unique_ptr<Model>> Model::Load(const std::string& dir, bool progress) {
+  DSV4_ASSIGN_OR_RETURN(ModelConfig config, ModelConfig::FromFile(dir + "/config.json"));
+  DSV4_ASSIGN_OR_RETURN(std::unique_ptr<Checkpoint> ckpt, Checkpoint::Open(dir, progress));
+  return FromCheckpoint(std::move(ckpt), config);
+}
+
+Result<std::unique_ptr<Model>> Model::FromCheckpoint(std::unique_ptr<Checkpoint> ckpt,
+                                                     const ModelConfig& config) {
+  DSV4_ASSIGN_OR_RETURN(ModelWeights weights, BindWeights(*ckpt, config));
+  return std::unique_ptr<Model>(new Model(std::move(ckpt), config, std::move(weights)));
+}
+
+ModelState Model::NewState() const {
+  ModelState s;
+  for (int l = 0; l < config_.n_layers; ++l) {
+    s.layers.push_back(NewLayerState(config_, config_.compress_ratio(l)));
+  }
+  for (int i = 0; i < config_.n_mtp_layers; ++i) {
+    s.mtp.push_back(NewLayerState(config_, config_.compress_ratio(config_.n_layers + i)));
+  }
+  return s;
+}
+
+Status Model::CheckTokens(std::span<const int32_t> tokens) const {
+  if (tokens.empty()) return InvalidArgument("forward call with no tokens");
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    if (tokens[i] < 0 || tokens[i] >= config_.vocab_size) {
+      return InvalidArgument("token id " + std::to_string(tokens[i]) + " at index " +
+                             std::to_string(i) + " is outside the vocabulary [0, " +
+                             std::to_string(config_.vocab_size) + ")");
+    }
+  }
+  return Status::Ok();
+}
+
+void Model::Embed(std::span<const int32_t> tokens, float* h) const {
+  const int D = config_.dim;
+  for (size_t s = 0; s < tokens.size(); ++s) {
+    const uint16_t* row = weights_.embed.w + static_cast<size_t>(tokens[s]) * D;
+    for (int d = 0; d < D; ++d) h[s * D + d] = Bf16ToFloat(row[d]);
+  }
+}
+
+void Model::Block(const BlockWeights& blk, const float* X, int S, int64_t start_pos,
+                  const int32_t* tokens, LayerState& st, const Trace& tr, float* out) const {
+  const int hc = config_.hc_mult, D = config_.dim;
+  const size_t sd = static_cast<size_t>(S) * D;
+  Vec x = Zeros(sd), xn = Zeros(sd), post = Zeros(S * hc), comb = Zeros(S * hc * hc);
+  Vec sub = Zeros(sd), mid = Zeros(sd * hc);
+  tr.Rec("in", X, {S, hc, D});
+
+  HcPre(X, S, blk.hc_attn, config_, x.data(), post.data(), comb.data());
+  RmsNorm(x.data(), S, D, blk.attn_norm.data(), config_.norm_eps, xn.data());
+  tr.Rec("attn.hc.x", x.data(), {S, D});
+  tr.Rec("attn.hc.post", post.data(), {S, hc}, TraceDType::kF32);
+  tr.Rec("attn.hc.comb", comb.data(), {S, hc, hc}, TraceDType::kF32);
+  tr.Rec("attn.norm", xn.data(), {S, D});
+  AttentionForward(xn.data(), S, start_pos, blk, rope(blk.compress_ratio), config_, st, tr,
+                   sub.data());
+  HcPost(sub.data(), X, post.data(), comb.data(), S, config_, mid.data());
+  tr.Rec("attn.res", mid.data(), {S, hc, D});
+
+  HcPre(mid.data(), S, blk.hc_ffn, config_, x.data(), post.data(), comb.data());
+  RmsNorm(x.data(), S, D, blk.ffn_norm.data(), config_.norm_eps, xn.data());
+  tr.Rec("ffn.hc.x", x.data(), {S, D});
+  tr.Rec("ffn.hc.post", post.data(), {S, hc}, TraceDType::kF32);
+  tr.Rec("ffn.hc.comb", comb.data(), {S, hc, hc}, TraceDType::kF32);
+  tr.Rec("ffn.norm", xn.data(), {S, D});
+  MoeForward(xn.data(), S, tokens, blk, config_, tr, sub.data());
+  HcPost(sub.data(), mid.data(), post.data(), comb.data(), S, config_, out);
+  tr.Rec("out", out, {S, hc, D});
+}
+
+void Model::Head(const float* X, const HcWeights& hc_head, const std::vector<float>& norm,
+                 const Trace& tr, float* logits) const {
+  const int D = config_.dim;
+  Vec y = Zeros(D), yn = Zeros(D);
+  HcHead(X, 1, hc_head, config_, y.data());
+  RmsNorm(y.data(), 1, D, norm.data(), config_.norm_eps, yn.data());
+  LinearBf16(yn.data(), 1, weights_.head, logits, /*round_bf16=*/false);  // fp32 head
+  tr.Rec("final.hc_head", y.data(), {D});
+  tr.Rec("final.norm", yn.data(), {D});
+  tr.Rec("final.logits", logits, {config_.vocab_size}, TraceDType::kF32);
+}
+
+Status Model::Forward(std::span<const int32_t> tokens, ModelState& state, ForwardResult* out,
+                      TraceSink* trace) const {
+  DSV4_RETURN_IF_ERROR(CheckTokens(tokens));
+  const int S = static_cast<int>(tokens.size()), hc = config_.hc_mult, D = config_.dim;
+  const size_t streams = static_cast<size_t>(S) * hc * D;
+  Vec h = Zeros(static_cast<size_t>(S) * D), X = Zeros(streams), Y = Zeros(streams);
+  Embed(tokens, h.data());
+  for (int s = 0; s < S; ++s) {  // hc identical copies of the embedding
+    for (int j = 0; j < hc; ++j) std::copy_n(&h[static_cast<size_t>(s) * D], D, &X[(static_cast<size_t>(s) * hc + j) * D]);
+  }
+  for (int l = 0; l < config_.n_layers; ++l) {
+    Block(weights_.blocks[l], X.data(), S, state.n_tokens, tokens.data(), state.layers[l],
+          Trace{trace, "L" + std::to_string(l)}, Y.data());
+    std::swap(X, Y);
+  }
+  out->logits.assign(config_.vocab_size, 0.0f);
+  Head(X.data() + static_cast<size_t>(S - 1) * hc * D, weights_.hc_head, weights_.norm,
+       Trace{trace, ""}, out->logits.data());
+  out->streams = std::move(X);
+  state.n_tokens += S;
+  return Status::Ok();
+}
+
+void Model::MtpInput(const MtpWeights& m, std::span<const int32_t> tokens, const float* hidden,
+                     const Trace& tr, float* X) const {
+  const int S = static_cast<int>(tokens.size()), hc = config_.hc_mult, D = config_.dim;
+  Vec h = Zeros(static_cast<size_t>(S) * D), e = Zeros(static_cast<size_t>(S) * D);
+  Vec hn = Zeros(static_cast<size_t>(S) * hc * D), ep = Zeros(static_cast<size_t>(S) * D);
+  Vec hp = Zeros(static_cast<size_t>(S) * hc * D);
+  Embed(tokens, h.data());
+  RmsNorm(h.data(), S, D, m.enorm.data(), config_.norm_eps, e.data());
+  RmsNorm(hidden, S * hc, D, m.hnorm.data(), config_.norm_eps, hn.data());
+  tr.Rec("e", e.data(), {S, D});
+  tr.Rec("h", hn.data(), {S, hc, D});
+  LinearFp8(e.data(), S, m.e_proj, ep.data());
+  LinearFp8(hn.data(), S * hc, m.h_proj, hp.data());
+  for (int s = 0; s < S; ++s) {
+    for (int j = 0; j < hc; ++j) {
+      for (int d = 0; d < D; ++d) {
+        const size_t at = (static_cast<size_t>(s) * hc + j) * D + d;
+        X[at] = RoundBf16(ep[static_cast<size_t>(s) * D + d] + hp[at]);
+      }
+    }
+  }
+}
+
+Status Model::ForwardMtp(std::span<const int32_t> tokens, const float* hidden, ModelState& state,
+                         std::vector<float>* logits, TraceSink* trace) const {
+  if (weights_.mtp.empty()) return Unimplemented("this checkpoint has no MTP block");
+  DSV4_RETURN_IF_ERROR(CheckTokens(tokens));
+  const MtpWeights& m = weights_.mtp[0];
+  const int S = static_cast<int>(tokens.size()), hc = config_.hc_mult, D = config_.dim;
+  Vec X = Zeros(static_cast<size_t>(S) * hc * D), Y = Zeros(X.size());
+  const Trace tr{trace, "mtp"};
+  MtpInput(m, tokens, hidden, tr, X.data());
+  Block(m.block, X.data(), S, state.n_mtp_tokens, tokens.data(), state.mtp[0], tr, Y.data());
+  logits->assign(config_.vocab_size, 0.0f);
+  Head(Y.data() + static_cast<size_t>(S - 1) * hc * D, m.hc_head, m.norm, tr, logits->data());
+  state.n_mtp_tokens += S;
+  return Status::Ok();
+}
+
+}  // namespace dsv4

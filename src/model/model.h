@@ -1,0 +1,81 @@
+// Model: a loaded DeepSeek-V4 checkpoint and its forward pass (spec §2, §9). Stateless with respect
+// to sequences: every call takes the sequence's ModelState, so one Model serves many sequences.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "io/checkpoint.h"
+#include "io/config.h"
+#include "model/rope.h"
+#include "model/state.h"
+#include "model/trace.h"
+#include "model/weights.h"
+
+namespace dsv4 {
+
+// Everything a sequence carries between forward calls.
+struct ModelState {
+  std::vector<LayerState> layers;  // one per main block
+  std::vector<LayerState> mtp;     // one per MTP block
+  int64_t n_tokens = 0;            // main-model positions processed
+  int64_t n_mtp_tokens = 0;        // MTP positions processed
+  void Reset();
+};
+
+struct ForwardResult {
+  std::vector<float> logits;   // [V] fp32, last position of the call
+  std::vector<float> streams;  // [S, hc, D] final HC streams of every position (the MTP input)
+};
+
+class Model {
+ public:
+  static Result<std::unique_ptr<Model>> Load(const std::string& dir, bool progress = false);
+  // For tests: a model over an already-open checkpoint.
+  static Result<std::unique_ptr<Model>> FromCheckpoint(std::unique_ptr<Checkpoint> ckpt,
+                                                       const ModelConfig& config);
+
+  const ModelConfig& config() const { return config_; }
+  const ModelWeights& weights() const { return weights_; }
+  const Rope& rope(int compress_ratio) const { return compress_ratio > 0 ? rope_cmp_ : rope_swa_; }
+
+  ModelState NewState() const;
+
+  // Main model over `tokens` at positions state.n_tokens.. (prefill, a prefill chunk, or one decode
+  // token — one code path). Errors: empty call, token id out of range.
+  Status Forward(std::span<const int32_t> tokens, ModelState& state, ForwardResult* out,
+                 TraceSink* trace = nullptr) const;
+
+  // MTP block at positions state.n_mtp_tokens..: tokens[s] (the token after position s) with the
+  // main model's final streams of position s, hidden [S, hc, D]. logits of the last position.
+  Status ForwardMtp(std::span<const int32_t> tokens, const float* hidden, ModelState& state,
+                    std::vector<float>* logits, TraceSink* trace = nullptr) const;
+
+  // ---- stages, public for the golden checks ----
+  // One block: X [S, hc, D] → out [S, hc, D].
+  void Block(const BlockWeights& blk, const float* X, int S, int64_t start_pos,
+             const int32_t* tokens, LayerState& st, const Trace& tr, float* out) const;
+  // HC head + norm + lm head on the streams of one position X [hc, D] → logits [V].
+  void Head(const float* X, const HcWeights& hc_head, const std::vector<float>& norm,
+            const Trace& tr, float* logits) const;
+  // MTP input: bf16(e_proj(enorm(embed(tokens)))[:, None] + h_proj(hnorm(hidden))) [S, hc, D].
+  void MtpInput(const MtpWeights& m, std::span<const int32_t> tokens, const float* hidden,
+                const Trace& tr, float* X) const;
+  void Embed(std::span<const int32_t> tokens, float* h) const;  // [S, D] bf16 values
+
+ private:
+  Model(std::unique_ptr<Checkpoint> ckpt, ModelConfig config, ModelWeights weights);
+  Status CheckTokens(std::span<const int32_t> tokens) const;
+
+  std::unique_ptr<Checkpoint> checkpoint_;  // owns the mappings the weights point into
+  ModelConfig config_;
+  ModelWeights weights_;
+  Rope rope_swa_;  // ratio-0 layers: rope_theta, no YaRN
+  Rope rope_cmp_;  // compressed layers: compress_rope_theta + YaRN
+};
+
+}  // namespace dsv4

@@ -1,0 +1,144 @@
+#include "model/moe.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <vector>
+
+#include "base/numeric.h"
+#include "kernels/kernels.h"
+
+namespace dsv4 {
+namespace {
+
+constexpr float kSoftplusThreshold = 20.0f;  // PyTorch softplus: x > 20 → x
+
+float SqrtSoftplus(float v) {
+  const float sp = v > kSoftplusThreshold ? v : std::log1p(std::exp(v));
+  return std::sqrt(sp);
+}
+
+float Silu(float v) { return v / (1.0f + std::exp(-v)); }
+
+void ExpertLinear(const float* x, int m, const ExpertMatrix& w, float* y) {
+  if (w.fp4) {
+    LinearFp4(x, m, w.fp4_w, y);
+  } else {
+    LinearFp8(x, m, w.fp8_w, y);
+  }
+}
+
+// Clamped SwiGLU on the bf16 GEMM outputs g (w1) and u (w3), fp32; optional per-row weight.
+// Returns bf16(h) in g, the input of w2.
+void SwiGlu(float* g, const float* u, int rows, int inter, float limit, const float* row_weight) {
+  for (int r = 0; r < rows; ++r) {
+    for (int i = 0; i < inter; ++i) {
+      const size_t at = static_cast<size_t>(r) * inter + i;
+      float gv = g[at], uv = u[at];
+      if (limit > 0.0f) {
+        uv = std::clamp(uv, -limit, limit);
+        gv = std::min(gv, limit);  // the gate is clamped from above only
+      }
+      float h = Silu(gv) * uv;
+      if (row_weight) h *= row_weight[r];  // routing weight applied before w2
+      g[at] = RoundBf16(h);
+    }
+  }
+}
+
+}  // namespace
+
+void Gate(const float* x, int S, const int32_t* tokens, const BlockWeights& blk,
+          const ModelConfig& cfg, float* score, int32_t* idx, float* w) {
+  const int E = cfg.n_routed_experts, k = cfg.n_activated_experts;
+  LinearBf16(x, S, blk.gate.weight, score, /*round_bf16=*/false);  // fp32 x · fp32 W
+  std::vector<int32_t> order(E);
+  for (int s = 0; s < S; ++s) {
+    float* p = score + static_cast<size_t>(s) * E;
+    for (int e = 0; e < E; ++e) p[e] = SqrtSoftplus(p[e]);
+    int32_t* chosen = idx + static_cast<size_t>(s) * k;
+    if (blk.hash_routed) {
+      std::copy_n(blk.gate.tid2eid.data() + static_cast<size_t>(tokens[s]) * k, k, chosen);
+    } else {
+      const float* bias = blk.gate.bias.data();  // selection only
+      std::iota(order.begin(), order.end(), 0);
+      std::partial_sort(order.begin(), order.begin() + k, order.end(), [&](int32_t a, int32_t b) {
+        const float va = p[a] + bias[a], vb = p[b] + bias[b];
+        return va > vb || (va == vb && a < b);
+      });
+      std::copy_n(order.begin(), k, chosen);
+    }
+    float sum = 0.0f;
+    for (int j = 0; j < k; ++j) sum += p[chosen[j]];
+    for (int j = 0; j < k; ++j) w[s * k + j] = p[chosen[j]] / sum * cfg.route_scale;
+  }
+}
+
+void RoutedExperts(const float* x, int S, const int32_t* idx, const float* w,
+                   const BlockWeights& blk, const ModelConfig& cfg, float* routed) {
+  const int D = cfg.dim, I = cfg.moe_inter_dim, k = cfg.n_activated_experts;
+  std::fill(routed, routed + static_cast<size_t>(S) * D, 0.0f);
+  std::vector<int> rows;
+  std::vector<float> xs, weights, g, u, y;
+  for (int e = 0; e < cfg.n_routed_experts; ++e) {  // expert order, like the reference loop
+    rows.clear();
+    weights.clear();
+    for (int s = 0; s < S; ++s) {
+      for (int j = 0; j < k; ++j) {
+        if (idx[s * k + j] == e) {
+          rows.push_back(s);
+          weights.push_back(w[s * k + j]);
+        }
+      }
+    }
+    if (rows.empty()) continue;
+    const int m = static_cast<int>(rows.size());
+    xs.resize(static_cast<size_t>(m) * D);
+    for (int r = 0; r < m; ++r) std::copy_n(x + static_cast<size_t>(rows[r]) * D, D, &xs[static_cast<size_t>(r) * D]);
+    g.resize(static_cast<size_t>(m) * I);
+    u.resize(static_cast<size_t>(m) * I);
+    y.resize(static_cast<size_t>(m) * D);
+    const ExpertWeights& ew = blk.experts[e];
+    ExpertLinear(xs.data(), m, ew.w1, g.data());
+    ExpertLinear(xs.data(), m, ew.w3, u.data());
+    SwiGlu(g.data(), u.data(), m, I, cfg.swiglu_limit, weights.data());
+    ExpertLinear(g.data(), m, ew.w2, y.data());
+    for (int r = 0; r < m; ++r) {
+      float* dst = routed + static_cast<size_t>(rows[r]) * D;
+      for (int d = 0; d < D; ++d) dst[d] += y[static_cast<size_t>(r) * D + d];
+    }
+  }
+}
+
+void SharedExpert(const float* x, int S, const SharedExpertWeights& sw, const ModelConfig& cfg,
+                  float* y) {
+  const int I = cfg.moe_inter_dim;
+  std::vector<float> g(static_cast<size_t>(S) * I), u(static_cast<size_t>(S) * I);
+  LinearFp8(x, S, sw.w1, g.data());
+  LinearFp8(x, S, sw.w3, u.data());
+  SwiGlu(g.data(), u.data(), S, I, cfg.swiglu_limit, nullptr);
+  LinearFp8(g.data(), S, sw.w2, y);
+}
+
+void MoeForward(const float* x, int S, const int32_t* tokens, const BlockWeights& blk,
+                const ModelConfig& cfg, const Trace& tr, float* out) {
+  const int D = cfg.dim, E = cfg.n_routed_experts, k = cfg.n_activated_experts;
+  std::vector<float> score(static_cast<size_t>(S) * E), w(static_cast<size_t>(S) * k);
+  std::vector<int32_t> idx(static_cast<size_t>(S) * k);
+  Gate(x, S, tokens, blk, cfg, score.data(), idx.data(), w.data());
+  std::vector<float> routed(static_cast<size_t>(S) * D), shared(static_cast<size_t>(S) * D);
+  RoutedExperts(x, S, idx.data(), w.data(), blk, cfg, routed.data());
+  SharedExpert(x, S, blk.shared, cfg, shared.data());
+  for (size_t i = 0; i < routed.size(); ++i) out[i] = RoundBf16(routed[i] + shared[i]);
+  if (tr.on()) {
+    tr.Rec("ffn.gate.score", score.data(), {S, E}, TraceDType::kF32);
+    std::vector<float> fi(idx.begin(), idx.end());
+    tr.Rec("ffn.gate.idx", fi.data(), {S, k}, TraceDType::kI32);
+    tr.Rec("ffn.gate.w", w.data(), {S, k}, TraceDType::kF32);
+    tr.Rec("ffn.shared", shared.data(), {S, D});
+    tr.Rec("ffn.routed", routed.data(), {S, D}, TraceDType::kF32);
+    tr.Rec("ffn.out", out, {S, D});
+  }
+}
+
+}  // namespace dsv4
