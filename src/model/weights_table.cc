@@ -343,8 +343,9 @@ Status ValidateCheckpoint(const Checkpoint& checkpoint, const ModelConfig& confi
   if (problems.empty()) return Status::Ok();
   std::string message = checkpoint.dir() + ": " + problems[0];
   if (problems.size() > 1) {
-    message += " (and " + std::to_string(problems.size() - 1) + " more problems, e.g. " +
-               problems[1] + ")";
+    const size_t more = problems.size() - 1;
+    message += " (and " + std::to_string(more) +
+               (more == 1 ? " more problem: " : " more problems, e.g. ") + problems[1] + ")";
   }
   return Status(code, message);
 }
