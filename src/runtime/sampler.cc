@@ -14,8 +14,8 @@ namespace {
 // Mass within this relative distance of top_p counts as reaching it, so that a boundary that is
 // exact in real arithmetic (probs 0.5, 0.25, 0.25 with top_p = 0.75) is not lost to fp32 rounding.
 constexpr double kTopPTolerance = 1e-6;
-// top-p sorts the most probable candidates first, growing the sorted prefix by this factor until
-// it holds top_p of the mass; a peaked distribution then never pays for a full-vocabulary sort.
+// top-p sorts only a most-probable prefix, grown by this factor until it holds top_p of the mass;
+// a peaked distribution then never pays for a full-vocabulary sort.
 constexpr size_t kTopPFirstPrefix = 256;
 constexpr size_t kTopPPrefixGrowth = 8;
 constexpr double kTwoPowMinus53 = 0x1.0p-53;
@@ -83,21 +83,26 @@ Result<SampleResult> Sampler::Sample(std::span<const float> logits,
 
   // [vocab] penalized logits; the first maximum is the greedy token (ties → lowest id).
   const auto max_it = std::max_element(logits_.begin(), logits_.end());
-  if (*max_it == -std::numeric_limits<float>::infinity()) {
+  max_logit_ = *max_it;
+  if (max_logit_ == -std::numeric_limits<float>::infinity()) {
     return InvalidArgument("sampling: every token has logit -inf (all masked); nothing to sample");
   }
   SampleResult result;
   if (params_.temperature == 0) {
     result.token = static_cast<int32_t>(max_it - logits_.begin());
-    FillLogprobs(1.0f, result);  // greedy reports the untempered model distribution
+    const float untempered = 1.0f;  // greedy reports the model distribution at T = 1
+    FillLogprobs(untempered, ShiftedExp(untempered), result);
     return result;
   }
-  // Deviation from the reference (fp32 everywhere): the division by T and the max-shift are done
-  // in double, so that huge logits over T = 1e-5 cannot overflow to inf - inf = NaN.
   const float temperature = std::max(params_.temperature, kMinTemperature);
-  ComputeFilteredProbs(temperature);
+  const double sum = ShiftedExp(temperature);
+  const float inv_sum = static_cast<float>(1.0 / sum);
+  for (float& p : probs_) p *= inv_sum;
+  ApplyTopK();
+  ApplyTopP();
+  ApplyMinP();
   result.token = Draw();
-  FillLogprobs(temperature, result);
+  FillLogprobs(temperature, sum, result);  // of the model distribution, not of the filtered one
   return result;
 }
 
@@ -127,21 +132,17 @@ Status Sampler::ApplyPenalties(std::span<const int32_t> previous_tokens) {
   return Status::Ok();
 }
 
-void Sampler::ComputeFilteredProbs(float temperature) {
-  const size_t vocab = logits_.size();
-  const double max_scaled = *std::max_element(logits_.begin(), logits_.end()) / double{temperature};
-  probs_.resize(vocab);
+// probs_[i] = exp((l_i - max) / T) in fp32, like the reference's softmax(logits / T) except that
+// the max is subtracted before the division (same value up to rounding), so that huge logits over
+// T = 1e-5 cannot overflow to inf - inf = NaN. The sum is accumulated in double.
+double Sampler::ShiftedExp(float temperature) {
+  probs_.resize(logits_.size());
   double sum = 0;
-  for (size_t i = 0; i < vocab; ++i) {
-    const double p = std::exp(logits_[i] / double{temperature} - max_scaled);  // -inf → 0
-    probs_[i] = static_cast<float>(p);
-    sum += p;
+  for (size_t i = 0; i < logits_.size(); ++i) {
+    probs_[i] = std::exp((logits_[i] - max_logit_) / temperature);  // -inf → 0
+    sum += probs_[i];
   }
-  const float inv_sum = static_cast<float>(1.0 / sum);  // sum >= 1: the max contributes exp(0)
-  for (float& p : probs_) p *= inv_sum;
-  ApplyTopK();
-  ApplyTopP();
-  ApplyMinP();
+  return sum;  // >= 1: the max contributes exp(0)
 }
 
 void Sampler::ApplyTopK() {
@@ -167,18 +168,19 @@ void Sampler::ApplyTopP() {
     }
   }
   const double target = params_.top_p * mass * (1 - kTopPTolerance);
-  size_t sorted = 0;
-  size_t keep = 0;  // tokens kept: the first one always, then while the mass before is < target
-  double cum = 0;
-  while (keep < order_.size() && (keep == 0 || cum < target)) {
-    if (keep == sorted) {
-      sorted = std::min(order_.size(), std::max(kTopPFirstPrefix, sorted * kTopPPrefixGrowth));
-      std::partial_sort(order_.begin(), order_.begin() + sorted, order_.end(), MoreLikely);
-    }
-    cum += order_[keep++].first;
+  // Sort only a most-probable prefix that holds the target mass: select it in O(n), grow if short.
+  size_t prefix = std::min(order_.size(), kTopPFirstPrefix);
+  while (true) {
+    std::nth_element(order_.begin(), order_.begin() + (prefix - 1), order_.end(), MoreLikely);
+    double prefix_mass = 0;
+    for (size_t i = 0; i < prefix; ++i) prefix_mass += order_[i].first;
+    if (prefix_mass >= target || prefix == order_.size()) break;
+    prefix = std::min(order_.size(), prefix * kTopPPrefixGrowth);
   }
-  // Past the sorted prefix the order is unspecified, but every such token is less likely than
-  // the kept ones, so all of it goes.
+  std::sort(order_.begin(), order_.begin() + prefix, MoreLikely);
+  size_t keep = 1;  // the most probable token always stays
+  double cum = order_[0].first;
+  while (keep < prefix && cum < target) cum += order_[keep++].first;
   for (size_t i = keep; i < order_.size(); ++i) probs_[order_[i].second] = 0;
 }
 
@@ -199,6 +201,9 @@ int32_t Sampler::Draw() {
   for (size_t i = 0; i < probs_.size(); ++i) {
     if (probs_[i] <= 0) continue;
     const double u = static_cast<double>((rng_() >> 11) + 1) * kTwoPowMinus53;  // (0, 1]
+    // -log(u) >= 1 - u, so p / (1 - u) bounds the score from above: most tokens of a large
+    // vocabulary lose without computing the log. Exact, not an approximation.
+    if (probs_[i] <= best_score * (1 - u)) continue;
     const double e = -std::log(u);  // Exp(1); 0 when u == 1, and p / 0 = inf wins
     const double score = probs_[i] / e;
     if (score > best_score) {
@@ -210,13 +215,12 @@ int32_t Sampler::Draw() {
   return best;
 }
 
-void Sampler::FillLogprobs(float temperature, SampleResult& result) {
+void Sampler::FillLogprobs(float temperature, double sum, SampleResult& result) {
   const double t = temperature;
-  const double max_scaled = *std::max_element(logits_.begin(), logits_.end()) / t;
-  double sum = 0;
-  for (const float l : logits_) sum += std::exp(l / t - max_scaled);
-  const double log_z = max_scaled + std::log(sum);
-  const auto logprob = [&](int32_t id) { return static_cast<float>(logits_[id] / t - log_z); };
+  const double log_sum = std::log(sum);
+  const auto logprob = [&](int32_t id) {
+    return static_cast<float>((double{logits_[id]} - max_logit_) / t - log_sum);
+  };
   result.logprob = logprob(result.token);
 
   const size_t n = std::min<size_t>(params_.top_logprobs, logits_.size());

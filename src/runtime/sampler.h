@@ -73,17 +73,19 @@ class Sampler {
   explicit Sampler(const SamplingParams& params) : params_(params), rng_(params.seed) {}
 
   Status ApplyPenalties(std::span<const int32_t> previous_tokens);  // on logits_
-  // Fills probs_ with softmax(logits_ / T) and zeroes the tokens the filters drop.
-  void ComputeFilteredProbs(float temperature);
+  // probs_ = exp((logits_ - max) / T), unnormalized; returns their sum.
+  double ShiftedExp(float temperature);
   void ApplyTopK();
   void ApplyTopP();
   void ApplyMinP();
   int32_t Draw();
-  void FillLogprobs(float temperature, SampleResult& result);  // uses order_ as scratch
+  // log_softmax(logits_ / T) for result.token and the top list; `sum` is ShiftedExp(T).
+  void FillLogprobs(float temperature, double sum, SampleResult& result);
 
   SamplingParams params_;
   std::mt19937_64 rng_;  // fully specified by the standard: same stream everywhere
   // Scratch, sized to the vocabulary on first use.
+  float max_logit_ = 0;                           // max of logits_
   std::vector<float> logits_;                     // penalized logits
   std::vector<float> probs_;                      // filtered probabilities (not renormalized)
   std::vector<int32_t> counts_;                   // occurrences in previous_tokens

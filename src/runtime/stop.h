@@ -18,9 +18,9 @@
 namespace dsv4 {
 
 struct StopParams {
-  std::vector<int32_t> stop_token_ids;    // e.g. EOS (id 1); the token's text is not emitted
-  std::vector<std::string> stop_strings;  // non-empty; matched on the decoded text
-  int max_tokens = 0;                     // generated tokens, stop tokens included; 0: no limit
+  std::vector<int32_t> stop_token_ids = {};    // e.g. EOS (id 1); the token's text is not emitted
+  std::vector<std::string> stop_strings = {};  // non-empty; matched on the decoded text
+  int max_tokens = 0;  // generated tokens, stop tokens included; 0: no limit
 };
 
 enum class StopReason {
