@@ -240,11 +240,12 @@ class Loader {
       SkipWs();
       PyJsonValue value;
       DSV4_RETURN_IF_ERROR(ParseValue(depth + 1, &value));
-      auto [it, inserted] = index.emplace(key, out->members.size());
+      auto [it, inserted] = index.emplace(key, out->keys.size());
       if (inserted) {
-        out->members.emplace_back(std::move(key), std::move(value));
+        out->keys.push_back(std::move(key));
+        out->items.push_back(std::move(value));
       } else {
-        out->members[it->second].second = std::move(value);  // dict: first position, last value
+        out->items[it->second] = std::move(value);  // dict: first position, last value
       }
       SkipWs();
       if (pos_ < s_.size() && s_[pos_] == '}') {
@@ -277,11 +278,11 @@ void DumpTo(const PyJsonValue& v, std::string* out) {
       return;
     case PyJsonValue::Kind::kObject:
       out->push_back('{');
-      for (size_t i = 0; i < v.members.size(); ++i) {
+      for (size_t i = 0; i < v.keys.size(); ++i) {
         if (i > 0) *out += ", ";
-        *out += PyJsonQuote(v.members[i].first);
+        *out += PyJsonQuote(v.keys[i]);
         *out += ": ";
-        DumpTo(v.members[i].second, out);
+        DumpTo(v.items[i], out);
       }
       out->push_back('}');
       return;

@@ -10,7 +10,6 @@
 
 #include <string>
 #include <string_view>
-#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -26,8 +25,9 @@ struct PyJsonValue {
   bool boolean = false;
   double number = 0.0;
   std::string text;  // kInt: canonical digits; kString: UTF-8 (lone surrogates as WTF-8)
-  std::vector<PyJsonValue> items;                             // kArray
-  std::vector<std::pair<std::string, PyJsonValue>> members;  // kObject, insertion order
+  std::vector<PyJsonValue> items;  // kArray elements; kObject values, parallel to `keys`
+  std::vector<std::string> keys;   // kObject keys in insertion order
+  // (Two vectors because std::pair<std::string, PyJsonValue> needs a complete PyJsonValue.)
 };
 
 // json.loads: strict strings, NaN/Infinity accepted, a repeated key keeps its first position and

@@ -130,7 +130,9 @@ Result<std::string> EncodeArgumentsToDsml(const Json& arguments) {
                      std::string("'") + PyTypeName(args) + "' object has no attribute 'items'");
   }
   std::string out;
-  for (const auto& [key, value] : args.members) {
+  for (size_t i = 0; i < args.keys.size(); ++i) {
+    const std::string& key = args.keys[i];
+    const PyJsonValue& value = args.items[i];
     if (!out.empty()) out += "\n";
     bool is_str = value.kind == PyJsonValue::Kind::kString;
     out += "<" + std::string(tok::kDsml) + "parameter name=\"" + key + "\" string=\"" +
