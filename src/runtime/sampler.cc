@@ -126,6 +126,8 @@ Status Sampler::ApplyPenalties(std::span<const int32_t> previous_tokens) {
     float& l = logits_[t];
     l = l > 0 ? l / r : l * r;  // HF RepetitionPenaltyLogitsProcessor / llama.cpp
     l -= params_.presence_penalty + params_.frequency_penalty * static_cast<float>(counts_[t]);
+    // A huge logit over a penalty < 1 can overflow; +inf would turn the softmax into NaN.
+    l = std::min(l, std::numeric_limits<float>::max());
     counts_[t] = 0;
   }
   touched_.clear();

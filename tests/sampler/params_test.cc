@@ -89,5 +89,12 @@ TEST(Sample, RecoversAfterAnError) {
   EXPECT_EQ(testing::SampleOnce(s, std::vector<float>{1, 0}).token, 0);
 }
 
+TEST(Sample, PenaltyOverflowStaysFinite) {
+  // 3e38 / 0.01 overflows fp32; the token must still win rather than turn the softmax into NaN.
+  Sampler s = testing::MakeSampler({.temperature = 1, .repetition_penalty = 0.01f});
+  const std::vector<int32_t> previous{1};
+  EXPECT_EQ(testing::SampleOnce(s, std::vector<float>{0, 3e38f}, previous).token, 1);
+}
+
 }  // namespace
 }  // namespace dsv4
