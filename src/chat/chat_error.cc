@@ -13,12 +13,18 @@ constexpr std::array<ChatErrorKind, 6> kAllKinds = {
 
 const char* ChatErrorKindName(ChatErrorKind kind) {
   switch (kind) {
-    case ChatErrorKind::kAssertion: return "AssertionError";
-    case ChatErrorKind::kValue: return "ValueError";
-    case ChatErrorKind::kNotImplemented: return "NotImplementedError";
-    case ChatErrorKind::kKey: return "KeyError";
-    case ChatErrorKind::kType: return "TypeError";
-    case ChatErrorKind::kAttribute: return "AttributeError";
+    case ChatErrorKind::kAssertion:
+      return "AssertionError";
+    case ChatErrorKind::kValue:
+      return "ValueError";
+    case ChatErrorKind::kNotImplemented:
+      return "NotImplementedError";
+    case ChatErrorKind::kKey:
+      return "KeyError";
+    case ChatErrorKind::kType:
+      return "TypeError";
+    case ChatErrorKind::kAttribute:
+      return "AttributeError";
   }
   return "Error";
 }

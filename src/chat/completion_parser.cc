@@ -136,8 +136,8 @@ Result<ParsedMessage> ParseCompletion(std::string_view text, ThinkingMode mode) 
 nlohmann::ordered_json ParsedMessageToJson(const ParsedMessage& message) {
   nlohmann::ordered_json calls = nlohmann::ordered_json::array();
   for (const ToolCall& call : message.tool_calls) {
-    calls.push_back({{"type", "function"},
-                     {"function", {{"name", call.name}, {"arguments", call.arguments}}}});
+    calls.push_back(
+        {{"type", "function"}, {"function", {{"name", call.name}, {"arguments", call.arguments}}}});
   }
   return {{"role", message.role},
           {"content", message.content},

@@ -3,11 +3,10 @@
 // turns decoded text chunks into deltas as they arrive.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "base/status.h"
 

@@ -80,8 +80,12 @@ void CompletionStreamParser::Emit(CompletionDeltaKind kind, std::string text,
   if (text.empty() && kind != CompletionDeltaKind::kToolCallName) return;
   int tool_index = -1;
   switch (kind) {
-    case CompletionDeltaKind::kReasoning: emitted_.reasoning_content += text; break;
-    case CompletionDeltaKind::kContent: emitted_.content += text; break;
+    case CompletionDeltaKind::kReasoning:
+      emitted_.reasoning_content += text;
+      break;
+    case CompletionDeltaKind::kContent:
+      emitted_.content += text;
+      break;
     case CompletionDeltaKind::kToolCallName:
       emitted_.tool_calls.push_back({text, ""});
       tool_index = static_cast<int>(emitted_.tool_calls.size()) - 1;
@@ -120,8 +124,10 @@ Result<bool> CompletionStreamParser::Step(std::vector<CompletionDelta>* deltas) 
   std::string_view pending = std::string_view(text_).substr(pos_);
   switch (state_) {
     case State::kReasoning:
-    case State::kContent: return StepText(deltas);
-    case State::kToolCalls: return StepToolCalls(deltas);
+    case State::kContent:
+      return StepText(deltas);
+    case State::kToolCalls:
+      return StepToolCalls(deltas);
     case State::kAfterToolCalls:
       if (pending.substr(0, tok::kEos.size()) == tok::kEos) {
         Advance(pos_ + tok::kEos.size());
@@ -145,11 +151,11 @@ Result<bool> CompletionStreamParser::StepText(std::vector<CompletionDelta>* delt
   std::string_view stop;
   size_t s = FindStop({first, tok::kToolCallsStart}, &stop);
   const auto& forbidden = reasoning ? kForbiddenInReasoning : kForbiddenInContent;
-  size_t limit = s != std::string::npos
-                     ? s - pos_
-                     : pending.size() - HoldBack(pending, {first, tok::kToolCallsStart,
-                                                           forbidden[0], forbidden[1],
-                                                           forbidden[2], forbidden[3]});
+  size_t limit =
+      s != std::string::npos
+          ? s - pos_
+          : pending.size() - HoldBack(pending, {first, tok::kToolCallsStart, forbidden[0],
+                                                forbidden[1], forbidden[2], forbidden[3]});
   for (std::string_view f : forbidden) {
     size_t q = pending.find(f);
     if (q != std::string_view::npos && q + f.size() <= limit) {
@@ -182,9 +188,12 @@ Result<bool> CompletionStreamParser::StepText(std::vector<CompletionDelta>* delt
 Result<bool> CompletionStreamParser::StepToolCalls(std::vector<CompletionDelta>* deltas) {
   switch (step_) {
     case ToolStep::kBetweenInvokes:
-    case ToolStep::kAfterParameter: return StepAfterTag(deltas);
-    case ToolStep::kInvokeHeader: return StepInvokeHeader(deltas);
-    case ToolStep::kParameter: return StepParameter(deltas);
+    case ToolStep::kAfterParameter:
+      return StepAfterTag(deltas);
+    case ToolStep::kInvokeHeader:
+      return StepInvokeHeader(deltas);
+    case ToolStep::kParameter:
+      return StepParameter(deltas);
   }
   return false;
 }
@@ -295,7 +304,8 @@ Result<ParsedMessage> CompletionStreamParser::Finish(std::vector<CompletionDelta
   consistent = consistent && emitted_.tool_calls.size() <= final_message.tool_calls.size();
   for (size_t i = 0; consistent && i < final_message.tool_calls.size(); ++i) {
     const ToolCall& call = final_message.tool_calls[i];
-    if (i == emitted_.tool_calls.size()) Emit(CompletionDeltaKind::kToolCallName, call.name, deltas);
+    if (i == emitted_.tool_calls.size())
+      Emit(CompletionDeltaKind::kToolCallName, call.name, deltas);
     consistent = emitted_.tool_calls[i].name == call.name &&
                  rest(emitted_.tool_calls[i].arguments, call.arguments, &more);
     if (consistent && i + 1 == emitted_.tool_calls.size()) {

@@ -63,11 +63,11 @@ class CompletionStreamParser {
   ThinkingMode mode_;
   State state_;
   ToolStep step_ = ToolStep::kBetweenInvokes;
-  std::string text_;       // everything fed so far
-  size_t pos_ = 0;         // start of the undecided text
-  size_t search_from_ = 0; // no stop token starts in [pos_, search_from_)
+  std::string text_;                   // everything fed so far
+  size_t pos_ = 0;                     // start of the undecided text
+  size_t search_from_ = 0;             // no stop token starts in [pos_, search_from_)
   std::set<std::string> param_names_;  // of the invoke being parsed
-  ParsedMessage emitted_;  // what the deltas have said so far
+  ParsedMessage emitted_;              // what the deltas have said so far
   Status error_;
 };
 

@@ -111,9 +111,7 @@ bool MatchParameter(std::string_view content, Parameter* param) {
   return false;
 }
 
-bool ParameterPrefixFails(std::string_view content) {
-  return !CompatibleWith(content, kParamOpen);
-}
+bool ParameterPrefixFails(std::string_view content) { return !CompatibleWith(content, kParamOpen); }
 
 std::string ArgumentMember(const Parameter& param) {
   return PyJsonQuote(param.name) + ": " +

@@ -30,9 +30,9 @@ struct EncodeArgs {
 
 Result<std::vector<Json>> ReadMessageList(const Json& list, const char* field) {
   if (!list.is_array()) {
-    return ChatError(ChatErrorKind::kType,
-                     std::string(field) + " must be an array of messages, got " +
-                         std::string(list.type_name()));
+    return ChatError(
+        ChatErrorKind::kType,
+        std::string(field) + " must be an array of messages, got " + std::string(list.type_name()));
   }
   std::vector<Json> out;
   for (const Json& msg : list) {
@@ -59,9 +59,9 @@ Result<bool> ReadBool(const Json& request, const char* key, bool default_value) 
 }
 
 Result<EncodeArgs> ReadArgs(const Json& request) {
-  static const std::set<std::string> kKnown = {"messages",      "thinking_mode",
-                                               "context",       "drop_thinking",
-                                               "add_default_bos_token", "reasoning_effort"};
+  static const std::set<std::string> kKnown = {
+      "messages",      "thinking_mode",         "context",
+      "drop_thinking", "add_default_bos_token", "reasoning_effort"};
   if (!request.is_object()) {
     return ChatError(ChatErrorKind::kType, "the request must be a JSON object");
   }
@@ -73,9 +73,9 @@ Result<EncodeArgs> ReadArgs(const Json& request) {
   }
   for (const char* required : {"messages", "thinking_mode"}) {
     if (!request.contains(required)) {
-      return ChatError(ChatErrorKind::kType,
-                       std::string("encode_messages() missing required argument: '") + required +
-                           "'");
+      return ChatError(
+          ChatErrorKind::kType,
+          std::string("encode_messages() missing required argument: '") + required + "'");
     }
   }
   EncodeArgs args;
@@ -152,9 +152,9 @@ Status SortToolResultsByCallOrder(std::vector<Json>* messages) {
       int idx = 0;
       for (const Json& tc : *tool_calls) {
         if (!tc.is_object()) {
-          return ChatError(ChatErrorKind::kAttribute,
-                           "each tool_calls entry must be an object, got " +
-                               std::string(tc.type_name()));
+          return ChatError(
+              ChatErrorKind::kAttribute,
+              "each tool_calls entry must be an object, got " + std::string(tc.type_name()));
         }
         const Json* id = Get(tc, "id");
         if (id == nullptr || !PyTruthy(*id)) {

@@ -2,10 +2,9 @@
 // `encode_messages` of encoding_dsv4.py (see docs/chat-encoding.md for the rules).
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 #include "base/status.h"
 

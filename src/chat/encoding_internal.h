@@ -2,10 +2,9 @@
 // Messages are kept as JSON objects, like the dicts the reference works on.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "base/status.h"
 

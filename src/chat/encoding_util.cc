@@ -7,15 +7,23 @@ namespace dsv4::chat_internal {
 
 bool PyTruthy(const Json& value) {
   switch (value.type()) {
-    case Json::value_t::null: return false;
-    case Json::value_t::boolean: return value.get<bool>();
-    case Json::value_t::number_integer: return value.get<int64_t>() != 0;
-    case Json::value_t::number_unsigned: return value.get<uint64_t>() != 0;
-    case Json::value_t::number_float: return value.get<double>() != 0.0;
-    case Json::value_t::string: return !value.get_ref<const std::string&>().empty();
+    case Json::value_t::null:
+      return false;
+    case Json::value_t::boolean:
+      return value.get<bool>();
+    case Json::value_t::number_integer:
+      return value.get<int64_t>() != 0;
+    case Json::value_t::number_unsigned:
+      return value.get<uint64_t>() != 0;
+    case Json::value_t::number_float:
+      return value.get<double>() != 0.0;
+    case Json::value_t::string:
+      return !value.get_ref<const std::string&>().empty();
     case Json::value_t::array:
-    case Json::value_t::object: return !value.empty();
-    default: return false;
+    case Json::value_t::object:
+      return !value.empty();
+    default:
+      return false;
   }
 }
 
@@ -39,10 +47,14 @@ const char* PyTypeNameOf(const Json& value) { return PyTypeName(value); }
 
 Result<std::string> PyStr(const Json& value, const char* field) {
   switch (value.type()) {
-    case Json::value_t::null: return std::string("None");
-    case Json::value_t::boolean: return std::string(value.get<bool>() ? "True" : "False");
-    case Json::value_t::number_integer: return std::to_string(value.get<int64_t>());
-    case Json::value_t::number_unsigned: return std::to_string(value.get<uint64_t>());
+    case Json::value_t::null:
+      return std::string("None");
+    case Json::value_t::boolean:
+      return std::string(value.get<bool>() ? "True" : "False");
+    case Json::value_t::number_integer:
+      return std::to_string(value.get<int64_t>());
+    case Json::value_t::number_unsigned:
+      return std::to_string(value.get<uint64_t>());
     case Json::value_t::number_float: {
       std::string repr = PyJsonFloat(value.get<double>());  // str(float) is repr, but inf/nan
       if (repr == "NaN") return std::string("nan");
@@ -50,10 +62,11 @@ Result<std::string> PyStr(const Json& value, const char* field) {
       if (repr == "-Infinity") return std::string("-inf");
       return repr;
     }
-    case Json::value_t::string: return value.get<std::string>();
+    case Json::value_t::string:
+      return value.get<std::string>();
     default:
-      return ChatError(ChatErrorKind::kType, std::string(field) + " must be a string, got " +
-                                                 PyTypeName(value));
+      return ChatError(ChatErrorKind::kType,
+                       std::string(field) + " must be a string, got " + PyTypeName(value));
   }
 }
 

@@ -54,8 +54,8 @@ class Loader {
     return InvalidArgument("json: " + what + " at byte " + std::to_string(pos_));
   }
   void SkipWs() {
-    while (pos_ < s_.size() && (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' ||
-                                s_[pos_] == '\r')) {
+    while (pos_ < s_.size() &&
+           (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r')) {
       ++pos_;
     }
   }
@@ -150,16 +150,34 @@ class Loader {
     if (pos_ >= s_.size()) return Fail("Unterminated string");
     char e = s_[pos_++];
     switch (e) {
-      case '"': out->push_back('"'); return Status::Ok();
-      case '\\': out->push_back('\\'); return Status::Ok();
-      case '/': out->push_back('/'); return Status::Ok();
-      case 'b': out->push_back('\b'); return Status::Ok();
-      case 'f': out->push_back('\f'); return Status::Ok();
-      case 'n': out->push_back('\n'); return Status::Ok();
-      case 'r': out->push_back('\r'); return Status::Ok();
-      case 't': out->push_back('\t'); return Status::Ok();
-      case 'u': break;
-      default: return Fail("Invalid \\escape");
+      case '"':
+        out->push_back('"');
+        return Status::Ok();
+      case '\\':
+        out->push_back('\\');
+        return Status::Ok();
+      case '/':
+        out->push_back('/');
+        return Status::Ok();
+      case 'b':
+        out->push_back('\b');
+        return Status::Ok();
+      case 'f':
+        out->push_back('\f');
+        return Status::Ok();
+      case 'n':
+        out->push_back('\n');
+        return Status::Ok();
+      case 'r':
+        out->push_back('\r');
+        return Status::Ok();
+      case 't':
+        out->push_back('\t');
+        return Status::Ok();
+      case 'u':
+        break;
+      default:
+        return Fail("Invalid \\escape");
     }
     uint32_t cp = 0;
     DSV4_RETURN_IF_ERROR(ParseHex4(&cp));
@@ -263,11 +281,21 @@ class Loader {
 
 void DumpTo(const PyJsonValue& v, std::string* out) {
   switch (v.kind) {
-    case PyJsonValue::Kind::kNull: *out += "null"; return;
-    case PyJsonValue::Kind::kBool: *out += v.boolean ? "true" : "false"; return;
-    case PyJsonValue::Kind::kInt: *out += v.text; return;
-    case PyJsonValue::Kind::kFloat: *out += PyJsonFloat(v.number); return;
-    case PyJsonValue::Kind::kString: *out += PyJsonQuote(v.text); return;
+    case PyJsonValue::Kind::kNull:
+      *out += "null";
+      return;
+    case PyJsonValue::Kind::kBool:
+      *out += v.boolean ? "true" : "false";
+      return;
+    case PyJsonValue::Kind::kInt:
+      *out += v.text;
+      return;
+    case PyJsonValue::Kind::kFloat:
+      *out += PyJsonFloat(v.number);
+      return;
+    case PyJsonValue::Kind::kString:
+      *out += PyJsonQuote(v.text);
+      return;
     case PyJsonValue::Kind::kArray:
       out->push_back('[');
       for (size_t i = 0; i < v.items.size(); ++i) {
@@ -292,11 +320,21 @@ void DumpTo(const PyJsonValue& v, std::string* out) {
 void DumpTo(const nlohmann::ordered_json& v, std::string* out) {
   using V = nlohmann::ordered_json::value_t;
   switch (v.type()) {
-    case V::boolean: *out += v.get<bool>() ? "true" : "false"; return;
-    case V::number_integer: *out += std::to_string(v.get<int64_t>()); return;
-    case V::number_unsigned: *out += std::to_string(v.get<uint64_t>()); return;
-    case V::number_float: *out += PyJsonFloat(v.get<double>()); return;
-    case V::string: *out += PyJsonQuote(v.get_ref<const std::string&>()); return;
+    case V::boolean:
+      *out += v.get<bool>() ? "true" : "false";
+      return;
+    case V::number_integer:
+      *out += std::to_string(v.get<int64_t>());
+      return;
+    case V::number_unsigned:
+      *out += std::to_string(v.get<uint64_t>());
+      return;
+    case V::number_float:
+      *out += PyJsonFloat(v.get<double>());
+      return;
+    case V::string:
+      *out += PyJsonQuote(v.get_ref<const std::string&>());
+      return;
     case V::array: {
       out->push_back('[');
       bool first = true;
@@ -321,7 +359,9 @@ void DumpTo(const nlohmann::ordered_json& v, std::string* out) {
       out->push_back('}');
       return;
     }
-    default: *out += "null"; return;  // null, discarded, binary (never in parsed requests)
+    default:
+      *out += "null";
+      return;  // null, discarded, binary (never in parsed requests)
   }
 }
 
@@ -349,13 +389,27 @@ std::string PyJsonQuote(std::string_view text) {
   for (char c : text) {
     auto u = static_cast<unsigned char>(c);
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
       default:
         if (u < 0x20) {
           out += "\\u00";
@@ -411,13 +465,20 @@ std::string PyJsonFloat(double value) {
 
 const char* PyTypeName(const PyJsonValue& value) {
   switch (value.kind) {
-    case PyJsonValue::Kind::kNull: return "NoneType";
-    case PyJsonValue::Kind::kBool: return "bool";
-    case PyJsonValue::Kind::kInt: return "int";
-    case PyJsonValue::Kind::kFloat: return "float";
-    case PyJsonValue::Kind::kString: return "str";
-    case PyJsonValue::Kind::kArray: return "list";
-    case PyJsonValue::Kind::kObject: return "dict";
+    case PyJsonValue::Kind::kNull:
+      return "NoneType";
+    case PyJsonValue::Kind::kBool:
+      return "bool";
+    case PyJsonValue::Kind::kInt:
+      return "int";
+    case PyJsonValue::Kind::kFloat:
+      return "float";
+    case PyJsonValue::Kind::kString:
+      return "str";
+    case PyJsonValue::Kind::kArray:
+      return "list";
+    case PyJsonValue::Kind::kObject:
+      return "dict";
   }
   return "object";
 }

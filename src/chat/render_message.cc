@@ -70,14 +70,15 @@ Status MissingKey(const char* key) {
 // tools_from_openai_format + render_tools.
 Result<std::string> RenderTools(const Json& tools) {
   if (!tools.is_array()) {
-    return ChatError(ChatErrorKind::kType, "tools must be an array of {\"type\": \"function\", "
-                                           "\"function\": {...}} objects");
+    return ChatError(ChatErrorKind::kType,
+                     "tools must be an array of {\"type\": \"function\", "
+                     "\"function\": {...}} objects");
   }
   std::string schemas;
   for (const Json& tool : tools) {
     if (!tool.is_object()) {
-      return ChatError(ChatErrorKind::kType, "each tool must be an object, got " +
-                                                 std::string(PyTypeNameOf(tool)));
+      return ChatError(ChatErrorKind::kType,
+                       "each tool must be an object, got " + std::string(PyTypeNameOf(tool)));
     }
     if (!tool.contains("function")) return MissingKey("function");
     if (!schemas.empty()) schemas += "\n";
@@ -119,8 +120,8 @@ Result<std::string> EncodeArgumentsToDsml(const Json& arguments) {
     args = std::move(loaded).value();
   } else {
     // json.loads failed: {"arguments": <the raw value>}.
-    std::string value = arguments.is_string() ? arguments.get<std::string>()
-                                              : PyJsonDumps(arguments);
+    std::string value =
+        arguments.is_string() ? arguments.get<std::string>() : PyJsonDumps(arguments);
     const char* is_str = arguments.is_string() ? "true" : "false";
     return "<" + std::string(tok::kDsml) + "parameter name=\"arguments\" string=\"" + is_str +
            "\">" + value + "</" + std::string(tok::kDsml) + "parameter>";
@@ -136,8 +137,8 @@ Result<std::string> EncodeArgumentsToDsml(const Json& arguments) {
     if (!out.empty()) out += "\n";
     bool is_str = value.kind == PyJsonValue::Kind::kString;
     out += "<" + std::string(tok::kDsml) + "parameter name=\"" + key + "\" string=\"" +
-           (is_str ? "true" : "false") + "\">" + (is_str ? value.text : PyJsonDumps(value)) +
-           "</" + std::string(tok::kDsml) + "parameter>";
+           (is_str ? "true" : "false") + "\">" + (is_str ? value.text : PyJsonDumps(value)) + "</" +
+           std::string(tok::kDsml) + "parameter>";
   }
   return out;
 }
@@ -175,8 +176,8 @@ Status AppendJoinPart(const Json* part, size_t index, std::vector<std::string>* 
   }
   if (!part->is_string()) {
     return ChatError(ChatErrorKind::kType, "sequence item " + std::to_string(index) +
-                                               ": expected str instance, " +
-                                               PyTypeNameOf(*part) + " found");
+                                               ": expected str instance, " + PyTypeNameOf(*part) +
+                                               " found");
   }
   parts->push_back(part->get<std::string>());
   return Status::Ok();
@@ -199,8 +200,8 @@ Result<std::string> RenderToolResult(const Json& block) {
     std::vector<std::string> parts;
     for (const Json& b : *content) {
       if (!b.is_object()) {
-        return ChatError(ChatErrorKind::kAttribute, std::string("'") + PyTypeNameOf(b) +
-                                                        "' object has no attribute 'get'");
+        return ChatError(ChatErrorKind::kAttribute,
+                         std::string("'") + PyTypeNameOf(b) + "' object has no attribute 'get'");
       }
       const Json* type = Get(b, "type");
       if (type != nullptr && *type == "text") {
@@ -340,7 +341,8 @@ Status AppendTransition(size_t index, const std::vector<Json>& messages,
   std::string role = RoleOf(msg);
   if (role == "user" || role == "developer") {
     int last_user = FindLastUserIndex(messages);
-    bool open_thinking = thinking && (!options.drop_thinking || static_cast<int>(index) >= last_user);
+    bool open_thinking =
+        thinking && (!options.drop_thinking || static_cast<int>(index) >= last_user);
     *prompt += std::string(tok::kAssistant) +
                std::string(open_thinking ? tok::kThinkStart : tok::kThinkEnd);
   }

@@ -70,8 +70,8 @@ TEST(ChatCli, ParseCompletionPrintsMessageJson) {
   for (const ordered_json& c : testing::GeneratedCases()) {
     if (c["kind"] != "parse") continue;
     std::string text = WriteTemp("completion.txt", c["args"]["text"]);
-    CliRun run = RunDsv4("parse-completion --mode " + c["args"]["thinking_mode"].get<std::string>() +
-                      " --text-file " + text);
+    CliRun run = RunDsv4("parse-completion --mode " +
+                         c["args"]["thinking_mode"].get<std::string>() + " --text-file " + text);
     if (c.contains("expected_error")) {
       EXPECT_NE(run.exit_code, 0) << c["id"];
       EXPECT_NE(run.err.find(c["expected_error"]["message"].get<std::string>()), std::string::npos);

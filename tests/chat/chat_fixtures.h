@@ -2,11 +2,10 @@
 #pragma once
 
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace dsv4::testing {
 
@@ -36,8 +35,8 @@ inline nlohmann::ordered_json OfficialCases() {
 
 // The encode request of an official fixture (messages_from rule of cases.json).
 inline nlohmann::ordered_json OfficialRequest(const nlohmann::ordered_json& c) {
-  nlohmann::ordered_json input =
-      nlohmann::ordered_json::parse(ReadText(EncodingDir() + "/official/" + c["input_file"].get<std::string>()));
+  nlohmann::ordered_json input = nlohmann::ordered_json::parse(
+      ReadText(EncodingDir() + "/official/" + c["input_file"].get<std::string>()));
   nlohmann::ordered_json messages;
   if (input.is_object()) {
     messages = input["messages"];

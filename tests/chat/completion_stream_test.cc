@@ -1,11 +1,12 @@
 // The streaming parser: any chunking of a completion gives the one-shot result, deltas add up to
 // it, partial markup never reaches content, malformed DSML fails early.
+#include "chat/completion_stream.h"
+
 #include <gtest/gtest.h>
 
 #include <random>
 
 #include "chat/chat_error.h"
-#include "chat/completion_stream.h"
 #include "chat/encoding.h"
 #include "chat_fixtures.h"
 
@@ -32,12 +33,19 @@ StreamOutcome Stream(const std::string& text, ThinkingMode mode, NextSize next_s
   }
   if (out.status.ok()) {
     Result<ParsedMessage> r = parser.Finish(&out.deltas);
-    if (r.ok()) out.message = *r; else out.status = r.status();
+    if (r.ok())
+      out.message = *r;
+    else
+      out.status = r.status();
   }
   for (const CompletionDelta& d : out.deltas) {
     switch (d.kind) {
-      case CompletionDeltaKind::kReasoning: out.from_deltas.reasoning_content += d.text; break;
-      case CompletionDeltaKind::kContent: out.from_deltas.content += d.text; break;
+      case CompletionDeltaKind::kReasoning:
+        out.from_deltas.reasoning_content += d.text;
+        break;
+      case CompletionDeltaKind::kContent:
+        out.from_deltas.content += d.text;
+        break;
       case CompletionDeltaKind::kToolCallName:
         EXPECT_EQ(d.tool_index, static_cast<int>(out.from_deltas.tool_calls.size()));
         out.from_deltas.tool_calls.push_back({d.text, ""});
@@ -63,7 +71,8 @@ std::vector<std::pair<std::string, ThinkingMode>> FixtureCompletions() {
     }
   }
   for (const ordered_json& c : testing::GeneratedCases()) {
-    if (c["kind"] == "parse") texts.emplace_back(c["args"]["text"], mode_of(c["args"]["thinking_mode"]));
+    if (c["kind"] == "parse")
+      texts.emplace_back(c["args"]["text"], mode_of(c["args"]["thinking_mode"]));
   }
   return texts;
 }
@@ -71,8 +80,8 @@ std::vector<std::pair<std::string, ThinkingMode>> FixtureCompletions() {
 void ExpectSameAsOneShot(const std::string& text, ThinkingMode mode, const StreamOutcome& s,
                          const std::string& label) {
   Result<ParsedMessage> one_shot = ParseCompletion(text, mode);
-  ASSERT_EQ(s.status.ok(), one_shot.ok()) << label << ": " << s.status.message() << " vs "
-                                          << one_shot.status().message();
+  ASSERT_EQ(s.status.ok(), one_shot.ok())
+      << label << ": " << s.status.message() << " vs " << one_shot.status().message();
   if (!one_shot.ok()) return;
   EXPECT_EQ(ParsedMessageToJson(s.message), ParsedMessageToJson(*one_shot)) << label;
   EXPECT_EQ(ParsedMessageToJson(s.from_deltas), ParsedMessageToJson(*one_shot)) << label;
@@ -106,15 +115,16 @@ TEST(CompletionStream, RandomChunksAndTruncations) {
 
 TEST(CompletionStream, EncodedAssistantTurnsRoundTrip) {
   // Assistant turns cut out of every generated prompt (after "<｜Assistant｜><think>" or
-  // "</think>", up to the next "<｜User｜>") parse, streamed byte by byte, like the one-shot parser.
+  // "</think>", up to the next "<｜User｜>") parse, streamed byte by byte, like the one-shot
+  // parser.
   int checked = 0;
   for (const ordered_json& c : testing::GeneratedCases()) {
     if (c["kind"] != "encode" || !c.contains("expected")) continue;
     std::string prompt = c["expected"];
     ThinkingMode mode =
         c["args"]["thinking_mode"] == "thinking" ? ThinkingMode::kThinking : ThinkingMode::kChat;
-    std::string opener = mode == ThinkingMode::kThinking ? "<｜Assistant｜><think>"
-                                                         : "<｜Assistant｜></think>";
+    std::string opener =
+        mode == ThinkingMode::kThinking ? "<｜Assistant｜><think>" : "<｜Assistant｜></think>";
     for (size_t p = prompt.find(opener); p != std::string::npos; p = prompt.find(opener, p + 1)) {
       size_t start = p + opener.size();
       size_t end = prompt.find("<｜User｜>", start);
@@ -135,15 +145,17 @@ TEST(CompletionStream, HoldsBackPartialMarkup) {
   for (const auto& d : deltas) content += d.text;
   EXPECT_EQ(content, "Sure.");  // "\n\n<｜DS" might open the tool-call block
   ASSERT_TRUE(parser.Feed("ML｜tool_calls>\n<｜DSML｜invoke name=\"f\">\n", &deltas).ok());
-  ASSERT_TRUE(parser.Feed("<｜DSML｜parameter name=\"x\" string=\"false\">1</｜DSML｜parameter>\n",
-                          &deltas).ok());
+  ASSERT_TRUE(
+      parser.Feed("<｜DSML｜parameter name=\"x\" string=\"false\">1</｜DSML｜parameter>\n", &deltas)
+          .ok());
   bool saw_name = false;
   for (const auto& d : deltas) {
     EXPECT_EQ(d.text.find("DSML"), std::string::npos) << d.text;
     saw_name |= d.kind == CompletionDeltaKind::kToolCallName && d.text == "f";
   }
   EXPECT_TRUE(saw_name);  // the call is announced before the block ends
-  ASSERT_TRUE(parser.Feed("</｜DSML｜invoke>\n</｜DSML｜tool_calls><｜end▁of▁sentence｜>", &deltas).ok());
+  ASSERT_TRUE(
+      parser.Feed("</｜DSML｜invoke>\n</｜DSML｜tool_calls><｜end▁of▁sentence｜>", &deltas).ok());
   Result<ParsedMessage> m = parser.Finish(&deltas);
   ASSERT_TRUE(m.ok()) << m.status().message();
   EXPECT_EQ(m->content, "Sure.");
@@ -162,10 +174,10 @@ TEST(CompletionStream, DoesNotSplitUtf8) {
 
 TEST(CompletionStream, MalformedDsmlFailsEarly) {
   const std::vector<std::string> bad = {
-      "ok\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke nme=",          // header is not name="
-      "ok\n\n<｜DSML｜tool_calls>x",                              // junk after the block opener
+      "ok\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke nme=",  // header is not name="
+      "ok\n\n<｜DSML｜tool_calls>x",                       // junk after the block opener
       "ok\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"f\">\n<｜DSML｜parameter key",
-      "ok <｜DSML｜invoke name=\"f\">",                             // DSML outside a block
+      "ok <｜DSML｜invoke name=\"f\">",  // DSML outside a block
   };
   for (const std::string& text : bad) {
     CompletionStreamParser parser(ThinkingMode::kChat);

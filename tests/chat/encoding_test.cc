@@ -1,10 +1,11 @@
 // The chat encoder and the one-shot completion parser against every public fixture of
 // ../shared/encoding (official/, cases.json, generated/cases.jsonl), errors included.
+#include "chat/encoding.h"
+
 #include <gtest/gtest.h>
 
 #include "chat/chat_error.h"
 #include "chat/completion_parser.h"
-#include "chat/encoding.h"
 #include "chat_fixtures.h"
 
 namespace dsv4 {
@@ -21,8 +22,8 @@ ThinkingMode ModeOf(const ordered_json& name) {
 // The expected error of a case matches the status: same kind, same message (or prefix).
 void ExpectError(const Status& status, const ordered_json& expected, const std::string& id) {
   ASSERT_FALSE(status.ok()) << id;
-  EXPECT_EQ(ChatErrorKindOf(status), expected["type"].get<std::string>()) << id << ": "
-                                                                          << status.message();
+  EXPECT_EQ(ChatErrorKindOf(status), expected["type"].get<std::string>())
+      << id << ": " << status.message();
   std::string message = expected["message"];
   std::string actual(ChatErrorMessage(status));
   if (expected["message_match"] == "prefix") {
@@ -37,8 +38,8 @@ TEST(ChatEncoding, OfficialFixtures) {
   int parsed = 0;
   for (const ordered_json& c : OfficialCases()) {
     std::string name = c["name"];
-    std::string expected =
-        testing::ReadText(testing::EncodingDir() + "/official/" + c["expected_output_file"].get<std::string>());
+    std::string expected = testing::ReadText(testing::EncodingDir() + "/official/" +
+                                             c["expected_output_file"].get<std::string>());
     Result<std::string> prompt = EncodeChat(testing::OfficialRequest(c));
     ASSERT_TRUE(prompt.ok()) << name << ": " << prompt.status().message();
     EXPECT_EQ(*prompt, expected) << name;
@@ -113,9 +114,9 @@ TEST(ChatEncoding, MalformedRequestsAreErrors) {
     const char* kind;
   };
   const std::vector<Bad> bad = {
-      {{{"thinking_mode", "chat"}}, "TypeError"},                   // no messages
-      {Request("not a list"), "TypeError"},                          // messages not an array
-      {Request({"just text"}), "AttributeError"},                    // message not an object
+      {{{"thinking_mode", "chat"}}, "TypeError"},  // no messages
+      {Request("not a list"), "TypeError"},        // messages not an array
+      {Request({"just text"}), "AttributeError"},  // message not an object
       {Request({{{"role", "user"}, {"content", {{"x", 1}}}}}), "TypeError"},
       {Request({{{"role", "user"}, {"content", nullptr}}}), "TypeError"},
       {Request({{{"role", "user"}, {"content", "q"}}}, "fast"), "AssertionError"},
@@ -134,12 +135,12 @@ TEST(ChatEncoding, MalformedRequestsAreErrors) {
   for (const Bad& b : bad) {
     Result<std::string> prompt = EncodeChat(b.request);
     ASSERT_FALSE(prompt.ok()) << b.request.dump();
-    EXPECT_EQ(ChatErrorKindOf(prompt.status()), b.kind) << b.request.dump() << " -> "
-                                                        << prompt.status().message();
+    EXPECT_EQ(ChatErrorKindOf(prompt.status()), b.kind)
+        << b.request.dump() << " -> " << prompt.status().message();
   }
-  Result<std::string> effort = EncodeChat(
-      {{"messages", {{{"role", "user"}, {"content", "q"}}}}, {"thinking_mode", "thinking"},
-       {"reasoning_effort", "extreme"}});
+  Result<std::string> effort = EncodeChat({{"messages", {{{"role", "user"}, {"content", "q"}}}},
+                                           {"thinking_mode", "thinking"},
+                                           {"reasoning_effort", "extreme"}});
   EXPECT_EQ(ChatErrorMessage(effort.status()), "Invalid reasoning effort: extreme");
   EXPECT_FALSE(EncodeChatJson("{not json").ok());
 }
@@ -149,8 +150,7 @@ TEST(ChatEncoding, ToolResultContentNoneAndArgumentsObject) {
   ordered_json messages = {
       {{"role", "user"}, {"content", "q"}},
       {{"role", "assistant"},
-       {"tool_calls",
-        {{{"id", "a"}, {"function", {{"name", "f"}, {"arguments", {{"x", 1.5}}}}}}}}},
+       {"tool_calls", {{{"id", "a"}, {"function", {{"name", "f"}, {"arguments", {{"x", 1.5}}}}}}}}},
       {{"role", "tool"}, {"tool_call_id", "a"}, {"content", nullptr}}};
   Result<std::string> prompt = EncodeChat(Request(messages));
   ASSERT_TRUE(prompt.ok()) << prompt.status().message();
@@ -162,10 +162,12 @@ TEST(ChatEncoding, ToolResultContentNoneAndArgumentsObject) {
 
 TEST(ChatParse, MalformedDsmlIsValueError) {
   const std::vector<std::string> texts = {
-      "\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke nam=\"f\">\n</｜DSML｜invoke>\n</｜DSML｜tool_calls>",
+      "\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke "
+      "nam=\"f\">\n</｜DSML｜invoke>\n</｜DSML｜tool_calls>",
       "\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"f\">\n<｜DSML｜parameter name=\"a\">1"
       "</｜DSML｜parameter>\n</｜DSML｜invoke>\n</｜DSML｜tool_calls>",
-      "\n\n<｜DSML｜tool_calls>x<｜DSML｜invoke name=\"f\">\n</｜DSML｜invoke>\n</｜DSML｜tool_calls>",
+      "\n\n<｜DSML｜tool_calls>x<｜DSML｜invoke "
+      "name=\"f\">\n</｜DSML｜invoke>\n</｜DSML｜tool_calls>",
       "\n\n<｜DSML｜tool_calls>\n",
   };
   for (const std::string& text : texts) {

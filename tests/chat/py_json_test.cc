@@ -1,7 +1,7 @@
 // Python-compatible JSON: the number and string formats the prompts depend on.
-#include <gtest/gtest.h>
-
 #include "chat/py_json.h"
+
+#include <gtest/gtest.h>
 
 namespace dsv4 {
 namespace {
@@ -32,8 +32,7 @@ TEST(PyJson, LoadsThenDumpsLikePython) {
             "{\"a\": 1.5, \"b\": [1e-07, 0, 12345678901234567890123]}");
   EXPECT_EQ(Redump("{\"k\": 1, \"j\": 2, \"k\": 3}"), "{\"k\": 3, \"j\": 2}");
   EXPECT_EQ(Redump("[NaN, Infinity, -Infinity, 1e400]"), "[NaN, Infinity, -Infinity, Infinity]");
-  EXPECT_EQ(Redump("\"\\u00e9\\ud83d\\ude00\\u2028\\u0001\\u007f\""),
-            "\"é😀\u2028\\u0001\x7f\"");
+  EXPECT_EQ(Redump("\"\\u00e9\\ud83d\\ude00\\u2028\\u0001\\u007f\""), "\"é😀\u2028\\u0001\x7f\"");
   EXPECT_EQ(Redump(" [] "), "[]");
   for (const char* bad : {"", "[1,]", "{\"a\" 1}", "01", "1.", "\"a\tb\"", "[1] x", "{'a': 1}",
                           "\xEF\xBB\xBF{}", "tru"}) {

@@ -60,8 +60,7 @@ int RunEncodeChat(const std::vector<std::string>& args) {
   }
   std::string request;
   if (!ReadFile(request_path, &request)) {
-    std::fprintf(stderr, "dsv4 encode-chat: cannot read request file '%s'\n",
-                 request_path.c_str());
+    std::fprintf(stderr, "dsv4 encode-chat: cannot read request file '%s'\n", request_path.c_str());
     return 1;
   }
   Result<std::string> prompt = EncodeChatJson(request);
@@ -85,7 +84,8 @@ int RunParseCompletion(const std::vector<std::string>& args) {
                  "  tool_calls [{type, function: {name, arguments (a JSON string)}}].\n");
     return 0;
   }
-  if (!ParseFlags(args, "parse-completion", {{"--mode", &mode_name}, {"--text-file", &text_path}})) {
+  if (!ParseFlags(args, "parse-completion",
+                  {{"--mode", &mode_name}, {"--text-file", &text_path}})) {
     return 2;
   }
   Result<ThinkingMode> mode = ParseThinkingMode(mode_name);
@@ -112,8 +112,7 @@ int RunParseCompletion(const std::vector<std::string>& args) {
 const CommandRegistrar kEncodeChat{"encode-chat", "render a chat request to the prompt string",
                                    &RunEncodeChat};
 const CommandRegistrar kParseCompletion{
-    "parse-completion", "parse a completion into an assistant message (JSON)",
-    &RunParseCompletion};
+    "parse-completion", "parse a completion into an assistant message (JSON)", &RunParseCompletion};
 
 }  // namespace
 }  // namespace dsv4
