@@ -5,10 +5,9 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
-
-#include <nlohmann/json.hpp>
 
 namespace dsv4 {
 namespace {
@@ -140,8 +139,8 @@ Result<std::unique_ptr<Checkpoint>> Checkpoint::Open(const std::string& dir, boo
   }
   for (const auto& [name, shard] : weight_map) {
     if (ckpt->index_.count(name) == 0) {
-      return DataLoss(JoinPath(dir, shard) + ": has no tensor '" + name + "', which " +
-                      kIndexFile + " places there — index and shards disagree");
+      return DataLoss(JoinPath(dir, shard) + ": has no tensor '" + name + "', which " + kIndexFile +
+                      " places there — index and shards disagree");
     }
   }
   if (index_metadata.is_object() && index_metadata.contains("total_size") &&

@@ -3,11 +3,10 @@
 #include <climits>
 #include <cmath>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 #include <variant>
-
-#include <nlohmann/json.hpp>
 
 namespace dsv4 {
 namespace {
@@ -65,10 +64,10 @@ const char* const kSpecialKeys[] = {"rope_scaling", "expert_dtype", "quantizatio
 // HF keys that carry nothing the engine needs. Some must hold the one value the engine
 // implements (checked in CheckFixedValues); the rest are boilerplate and ignored.
 const char* const kHarmlessKeys[] = {
-    "architectures",  "attention_bias", "attention_dropout",    "auto_map",
-    "hidden_act",     "initializer_range", "model_type",        "norm_topk_prob",
-    "scoring_func",   "tie_word_embeddings", "topk_method",     "torch_dtype",
-    "dtype",          "transformers_version", "use_cache",      "pad_token_id",
+    "architectures", "attention_bias",       "attention_dropout", "auto_map",
+    "hidden_act",    "initializer_range",    "model_type",        "norm_topk_prob",
+    "scoring_func",  "tie_word_embeddings",  "topk_method",       "torch_dtype",
+    "dtype",         "transformers_version", "use_cache",         "pad_token_id",
     "_name_or_path",
 };
 
@@ -79,40 +78,41 @@ Status KeyError(const std::string& origin, const std::string& key, const std::st
 Status ReadInt64(const Json& v, const std::string& origin, const std::string& key, int64_t lo,
                  int64_t hi, int64_t* out) {
   if (!v.is_number_integer()) {
-    return KeyError(origin, key, std::string("is a JSON ") + v.type_name() +
-                                     ", expected an integer");
+    return KeyError(origin, key,
+                    std::string("is a JSON ") + v.type_name() + ", expected an integer");
   }
   if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) {
     return KeyError(origin, key, "is out of range");
   }
   const int64_t x = v.get<int64_t>();
   if (x < lo || x > hi) {
-    return KeyError(origin, key, "= " + std::to_string(x) + " is out of range [" +
-                                     std::to_string(lo) + ", " + std::to_string(hi) + "]");
+    return KeyError(origin, key,
+                    "= " + std::to_string(x) + " is out of range [" + std::to_string(lo) + ", " +
+                        std::to_string(hi) + "]");
   }
   *out = x;
   return Status::Ok();
 }
 
-Status ReadField(const Json& v, const FieldSpec& spec, const std::string& origin,
-                 ModelConfig* c) {
+Status ReadField(const Json& v, const FieldSpec& spec, const std::string& origin, ModelConfig* c) {
   const std::string key = spec.key;
   if (auto* p = std::get_if<int ModelConfig::*>(&spec.field)) {
     int64_t x = 0;
     DSV4_RETURN_IF_ERROR(ReadInt64(v, origin, key, INT_MIN, INT_MAX, &x));
-    c->**p = static_cast<int>(x);
+    c->** p = static_cast<int>(x);
   } else if (auto* p64 = std::get_if<int64_t ModelConfig::*>(&spec.field)) {
     DSV4_RETURN_IF_ERROR(ReadInt64(v, origin, key, INT64_MIN, INT64_MAX, &(c->**p64)));
   } else if (auto* pf = std::get_if<float ModelConfig::*>(&spec.field)) {
     if (!v.is_number()) {
-      return KeyError(origin, key, std::string("is a JSON ") + v.type_name() +
-                                       ", expected a number");
+      return KeyError(origin, key,
+                      std::string("is a JSON ") + v.type_name() + ", expected a number");
     }
-    c->**pf = v.get<float>();
+    c->** pf = v.get<float>();
   } else if (auto* pv = std::get_if<std::vector<int> ModelConfig::*>(&spec.field)) {
     if (!v.is_array()) {
-      return KeyError(origin, key, std::string("is a JSON ") + v.type_name() +
-                                       ", expected an array of integers");
+      return KeyError(
+          origin, key,
+          std::string("is a JSON ") + v.type_name() + ", expected an array of integers");
     }
     std::vector<int>& out = c->**pv;
     out.clear();
@@ -129,8 +129,8 @@ Status ReadField(const Json& v, const FieldSpec& spec, const std::string& origin
 // A key whose only meaningful value is the one the engine implements.
 Status ExpectValue(const Json& j, const std::string& origin, const char* key, const Json& want) {
   if (!j.contains(key) || j[key] == want) return Status::Ok();
-  return Unimplemented(origin + ": key '" + key + "' = " + j[key].dump() + ": only " +
-                       want.dump() + " is supported (the DeepSeek-V4 reference)");
+  return Unimplemented(origin + ": key '" + key + "' = " + j[key].dump() + ": only " + want.dump() +
+                       " is supported (the DeepSeek-V4 reference)");
 }
 
 Status CheckFixedValues(const Json& j, const std::string& origin) {
@@ -192,11 +192,12 @@ Status ParseRopeScaling(const Json& r, const std::string& origin, ModelConfig* c
       c->original_seq_len = static_cast<int>(x);
     } else if (key == "factor" || key == "beta_fast" || key == "beta_slow") {
       if (!value.is_number()) {
-        return KeyError(origin, full, std::string("is a JSON ") + value.type_name() +
-                                          ", expected a number");
+        return KeyError(origin, full,
+                        std::string("is a JSON ") + value.type_name() + ", expected a number");
       }
-      float* out = key == "factor" ? &c->rope_factor
-                   : key == "beta_fast" ? &c->beta_fast : &c->beta_slow;
+      float* out = key == "factor"      ? &c->rope_factor
+                   : key == "beta_fast" ? &c->beta_fast
+                                        : &c->beta_slow;
       *out = value.get<float>();
     } else {
       return KeyError(origin, full,
@@ -228,7 +229,8 @@ Status ParseSpecialKeys(const Json& j, const std::string& origin, ModelConfig* c
     }
   }
   if (!j.contains("quantization_config")) {
-    return Unimplemented(origin + ": no 'quantization_config': this engine runs the FP8 "
+    return Unimplemented(origin +
+                         ": no 'quantization_config': this engine runs the FP8 "
                          "checkpoints as published (fp8 e4m3, 128x128 ue8m0 scales)");
   }
   return ParseQuantization(j["quantization_config"], origin);

@@ -8,9 +8,9 @@
 namespace dsv4 {
 namespace {
 
-constexpr int kQuantBlock = 128;     // FP8 activation/weight block along K (spec §7.2)
-constexpr int kKvFp8SimBlock = 64;   // FP8_sim block on the non-rope KV dims (spec §7.3)
-constexpr int kFp4Block = 32;        // MXFP4 / FP4_sim block (spec §7.3, §7.4)
+constexpr int kQuantBlock = 128;    // FP8 activation/weight block along K (spec §7.2)
+constexpr int kKvFp8SimBlock = 64;  // FP8_sim block on the non-rope KV dims (spec §7.3)
+constexpr int kFp4Block = 32;       // MXFP4 / FP4_sim block (spec §7.3, §7.4)
 
 std::string Str(double v) {
   std::string s = std::to_string(v);
@@ -51,8 +51,8 @@ Status ValidateSizes(const ModelConfig& c) {
   DSV4_RETURN_IF_ERROR(Positive("rope_theta", c.rope_theta));
   DSV4_RETURN_IF_ERROR(Positive("compress_rope_theta", c.compress_rope_theta));
   DSV4_RETURN_IF_ERROR(Positive("routed_scaling_factor", c.route_scale));
-  DSV4_RETURN_IF_ERROR(Positive("max_position_embeddings", static_cast<double>(
-                                                               c.max_position_embeddings)));
+  DSV4_RETURN_IF_ERROR(
+      Positive("max_position_embeddings", static_cast<double>(c.max_position_embeddings)));
   if (c.swiglu_limit < 0) {
     return InvalidArgument("key 'swiglu_limit' = " + Str(c.swiglu_limit) +
                            " must be >= 0 (0 = no clamp)");
@@ -63,8 +63,8 @@ Status ValidateSizes(const ModelConfig& c) {
   if (c.vocab_size <= c.bos_token_id || c.vocab_size <= c.eos_token_id || c.bos_token_id < 0 ||
       c.eos_token_id < 0) {
     return InvalidArgument("keys 'bos_token_id' / 'eos_token_id' (" +
-                           std::to_string(c.bos_token_id) + " / " +
-                           std::to_string(c.eos_token_id) + ") must lie in [0, vocab_size)");
+                           std::to_string(c.bos_token_id) + " / " + std::to_string(c.eos_token_id) +
+                           ") must lie in [0, vocab_size)");
   }
   return Status::Ok();
 }
@@ -83,8 +83,8 @@ Status ValidateAttention(const ModelConfig& c) {
     return InvalidArgument("key 'head_dim' = " + std::to_string(c.head_dim) +
                            " must exceed qk_rope_head_dim = " + std::to_string(c.rope_head_dim));
   }
-  DSV4_RETURN_IF_ERROR(MultipleOf("head_dim - qk_rope_head_dim", c.nope_head_dim(),
-                                  kKvFp8SimBlock, "the KV FP8 simulation works in blocks of 64"));
+  DSV4_RETURN_IF_ERROR(MultipleOf("head_dim - qk_rope_head_dim", c.nope_head_dim(), kKvFp8SimBlock,
+                                  "the KV FP8 simulation works in blocks of 64"));
   if (c.n_heads % c.o_groups != 0) {
     return InvalidArgument("key 'num_attention_heads' = " + std::to_string(c.n_heads) +
                            " is not divisible by 'o_groups' = " + std::to_string(c.o_groups));
@@ -105,8 +105,7 @@ Status ValidateSchedule(const ModelConfig& c) {
                          ": only 0 or 1 MTP block is supported");
   }
   if (static_cast<int>(c.compress_ratios.size()) != c.n_blocks()) {
-    return InvalidArgument("key 'compress_ratios' has " +
-                           std::to_string(c.compress_ratios.size()) +
+    return InvalidArgument("key 'compress_ratios' has " + std::to_string(c.compress_ratios.size()) +
                            " entries, expected num_hidden_layers + num_nextn_predict_layers = " +
                            std::to_string(c.n_blocks()));
   }
@@ -143,9 +142,8 @@ Status ValidateMoe(const ModelConfig& c) {
                          ": only 1 shared expert is supported");
   }
   if (c.n_activated_experts > c.n_routed_experts) {
-    return InvalidArgument("key 'num_experts_per_tok' = " +
-                           std::to_string(c.n_activated_experts) + " exceeds 'n_routed_experts' = " +
-                           std::to_string(c.n_routed_experts));
+    return InvalidArgument("key 'num_experts_per_tok' = " + std::to_string(c.n_activated_experts) +
+                           " exceeds 'n_routed_experts' = " + std::to_string(c.n_routed_experts));
   }
   if (c.expert_fp4) {
     DSV4_RETURN_IF_ERROR(MultipleOf("hidden_size", c.dim, kFp4Block, "MXFP4 expert scales"));

@@ -9,10 +9,9 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <utility>
-
-#include <nlohmann/json.hpp>
 
 namespace dsv4 {
 namespace {
@@ -67,7 +66,8 @@ Status ParseJsonObject(const char* begin, const char* end, const std::string& pa
   };
   *out = Json::parse(begin, end, on_event, /*allow_exceptions=*/false);
   if (out->is_discarded()) {
-    return DataLoss(path + ": the safetensors header is not valid JSON — file corrupt or not a "
+    return DataLoss(path +
+                    ": the safetensors header is not valid JSON — file corrupt or not a "
                     "safetensors file");
   }
   if (!out->is_object()) {
@@ -143,8 +143,8 @@ Status ParseEntry(const std::string& name, const Json& j, const std::string& pat
     return DataLoss(where + "'data_offsets' is " + Brief(offsets) +
                     ", expected [begin, end] with non-negative integers");
   }
-  const std::string range = "data_offsets [" + std::to_string(*begin) + ", " +
-                            std::to_string(end) + "]";
+  const std::string range =
+      "data_offsets [" + std::to_string(*begin) + ", " + std::to_string(end) + "]";
   if (end < *begin) return DataLoss(where + range + " end before begin");
   if (end > data_size) {
     return DataLoss(where + range + " exceed the data section (" + std::to_string(data_size) +
@@ -267,8 +267,8 @@ Result<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(const std::string
     if (map == MAP_FAILED) {
       const std::string why = ErrnoText();
       ::close(fd);
-      return ResourceExhausted(path + ": mmap of " + std::to_string(size) + " bytes failed: " +
-                               why);
+      return ResourceExhausted(path + ": mmap of " + std::to_string(size) +
+                               " bytes failed: " + why);
     }
     file->map_ = map;
     file->map_size_ = size;

@@ -24,8 +24,12 @@ class TableBuilder {
 
   void Add(const std::string& name, std::vector<DType> dtypes, std::vector<int64_t> shape,
            TensorKind kind) {
-    TensorSpec t{.name = prefix_ + name, .dtypes = std::move(dtypes), .shape = std::move(shape),
-                 .kind = kind, .block = block_, .expert = expert_};
+    TensorSpec t{.name = prefix_ + name,
+                 .dtypes = std::move(dtypes),
+                 .shape = std::move(shape),
+                 .kind = kind,
+                 .block = block_,
+                 .expert = expert_};
     t.params = t.numel();
     out_->push_back(std::move(t));
   }
@@ -160,9 +164,12 @@ void AddBlock(TableBuilder& b, const ModelConfig& c, int ratio, bool hash_routed
 
 const char* RatioName(int ratio) {
   switch (ratio) {
-    case 0: return "sliding window";
-    case 4: return "CSA, ratio 4";
-    case 128: return "HCA, ratio 128";
+    case 0:
+      return "sliding window";
+    case 4:
+      return "CSA, ratio 4";
+    case 128:
+      return "HCA, ratio 128";
   }
   return "unknown ratio";
 }
@@ -171,18 +178,30 @@ const char* RatioName(int ratio) {
 
 const char* TensorKindName(TensorKind kind) {
   switch (kind) {
-    case TensorKind::kEmbed: return "embed";
-    case TensorKind::kHead: return "head";
-    case TensorKind::kNorm: return "norm";
-    case TensorKind::kHyperConn: return "hyper_conn";
-    case TensorKind::kAttention: return "attention";
-    case TensorKind::kCompressor: return "compressor";
-    case TensorKind::kIndexer: return "indexer";
-    case TensorKind::kGate: return "gate";
-    case TensorKind::kSharedExpert: return "shared_expert";
-    case TensorKind::kRoutedExpert: return "routed_expert";
-    case TensorKind::kMtpProj: return "mtp_proj";
-    case TensorKind::kScale: return "scale";
+    case TensorKind::kEmbed:
+      return "embed";
+    case TensorKind::kHead:
+      return "head";
+    case TensorKind::kNorm:
+      return "norm";
+    case TensorKind::kHyperConn:
+      return "hyper_conn";
+    case TensorKind::kAttention:
+      return "attention";
+    case TensorKind::kCompressor:
+      return "compressor";
+    case TensorKind::kIndexer:
+      return "indexer";
+    case TensorKind::kGate:
+      return "gate";
+    case TensorKind::kSharedExpert:
+      return "shared_expert";
+    case TensorKind::kRoutedExpert:
+      return "routed_expert";
+    case TensorKind::kMtpProj:
+      return "mtp_proj";
+    case TensorKind::kScale:
+      return "scale";
   }
   return "unknown";
 }

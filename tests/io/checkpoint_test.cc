@@ -54,8 +54,8 @@ TEST(Checkpoint, DirectoryWithoutWeights) {
 // Two shards: a, b in shard 1; c in shard 2. `index` is the weight_map text.
 void WriteTwoShards(const TempDir& dir, const std::string& weight_map,
                     const std::string& metadata = "{}") {
-  ASSERT_TRUE(WriteOwned(dir / "s1.safetensors", {Zeros("a", DType::kF32, {2}),
-                                                  Zeros("b", DType::kBF16, {3})})
+  ASSERT_TRUE(WriteOwned(dir / "s1.safetensors",
+                         {Zeros("a", DType::kF32, {2}), Zeros("b", DType::kBF16, {3})})
                   .ok());
   ASSERT_TRUE(WriteOwned(dir / "s2.safetensors", {Zeros("c", DType::kI8, {5})}).ok());
   WriteFile(dir / "model.safetensors.index.json",

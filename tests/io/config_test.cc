@@ -96,8 +96,8 @@ TEST(Config, MissingFileIsNotFound) {
 TEST(Config, MalformedJson) {
   DSV4_EXPECT_ERROR(ModelConfig::FromJson("{\"hidden_size\": ", "cfg.json").status(),
                     StatusCode::kDataLoss, "cfg.json: not valid JSON");
-  DSV4_EXPECT_ERROR(ModelConfig::FromJson("[1]", "cfg.json").status(),
-                    StatusCode::kInvalidArgument, "cfg.json: the config is a JSON array");
+  DSV4_EXPECT_ERROR(ModelConfig::FromJson("[1]", "cfg.json").status(), StatusCode::kInvalidArgument,
+                    "cfg.json: the config is a JSON array");
 }
 
 TEST(Config, UnknownKey) {
@@ -124,7 +124,9 @@ TEST(Config, WrongJsonType) {
                     "key 'num_attention_heads' is a JSON string, expected an integer");
   DSV4_EXPECT_ERROR(ParseEdited([](Json& j) { j["hidden_size"] = 128.5; }),
                     StatusCode::kInvalidArgument, "key 'hidden_size' is a JSON number");
-  DSV4_EXPECT_ERROR(ParseEdited([](Json& j) { j["compress_ratios"] = Json::array({4, "x", 0}); }),
+  DSV4_EXPECT_ERROR(ParseEdited([](Json& j) {
+                      j["compress_ratios"] = Json::array({4, "x", 0});
+                    }),
                     StatusCode::kInvalidArgument, "key 'compress_ratios[1]' is a JSON string");
   DSV4_EXPECT_ERROR(ParseEdited([](Json& j) { j["rms_norm_eps"] = true; }),
                     StatusCode::kInvalidArgument, "key 'rms_norm_eps' is a JSON boolean");
@@ -132,11 +134,14 @@ TEST(Config, WrongJsonType) {
 
 TEST(Config, IntegerOutOfRange) {
   DSV4_EXPECT_ERROR(ParseEdited([](Json& j) { j["vocab_size"] = 1LL << 40; }),
-                    StatusCode::kInvalidArgument, "key 'vocab_size' = 1099511627776 is out of range");
+                    StatusCode::kInvalidArgument,
+                    "key 'vocab_size' = 1099511627776 is out of range");
 }
 
 TEST(Config, CompressRatioTheEngineCannotHonour) {
-  DSV4_EXPECT_ERROR(ParseEdited([](Json& j) { j["compress_ratios"] = {8, 128, 0}; }),
+  DSV4_EXPECT_ERROR(ParseEdited([](Json& j) {
+                      j["compress_ratios"] = {8, 128, 0};
+                    }),
                     StatusCode::kUnimplemented, "key 'compress_ratios[0]' = 8");
 }
 
@@ -146,7 +151,9 @@ TEST(Config, MoreThanOneKvHead) {
 }
 
 TEST(Config, CompressRatiosLengthMismatch) {
-  DSV4_EXPECT_ERROR(ParseEdited([](Json& j) { j["compress_ratios"] = {4, 128}; }),
+  DSV4_EXPECT_ERROR(ParseEdited([](Json& j) {
+                      j["compress_ratios"] = {4, 128};
+                    }),
                     StatusCode::kInvalidArgument, "key 'compress_ratios' has 2 entries, expected");
 }
 
@@ -188,9 +195,10 @@ TEST(Config, HiddenSizeNotMultipleOf128) {
 TEST(Config, ScoringFuncAndQuantization) {
   DSV4_EXPECT_ERROR(ParseEdited([](Json& j) { j["scoring_func"] = "softmax"; }),
                     StatusCode::kUnimplemented, "key 'scoring_func' = \"softmax\"");
-  DSV4_EXPECT_ERROR(
-      ParseEdited([](Json& j) { j["quantization_config"]["weight_block_size"] = {64, 64}; }),
-      StatusCode::kUnimplemented, "quantization_config.weight_block_size = [64,64]");
+  DSV4_EXPECT_ERROR(ParseEdited([](Json& j) {
+                      j["quantization_config"]["weight_block_size"] = {64, 64};
+                    }),
+                    StatusCode::kUnimplemented, "quantization_config.weight_block_size = [64,64]");
   DSV4_EXPECT_ERROR(ParseEdited([](Json& j) { j["quantization_config"]["fmt"] = "e5m2"; }),
                     StatusCode::kUnimplemented, "quantization_config.fmt");
   DSV4_EXPECT_ERROR(ParseEdited([](Json& j) { j.erase("quantization_config"); }),
@@ -200,8 +208,8 @@ TEST(Config, ScoringFuncAndQuantization) {
 }
 
 TEST(Config, NonPositiveSizes) {
-  DSV4_EXPECT_ERROR(ParseEdited([](Json& j) { j["vocab_size"] = 0; }),
-                    StatusCode::kInvalidArgument, "key 'vocab_size' = 0 must be > 0");
+  DSV4_EXPECT_ERROR(ParseEdited([](Json& j) { j["vocab_size"] = 0; }), StatusCode::kInvalidArgument,
+                    "key 'vocab_size' = 0 must be > 0");
   DSV4_EXPECT_ERROR(ParseEdited([](Json& j) { j["num_hash_layers"] = 3; }),
                     StatusCode::kInvalidArgument, "key 'num_hash_layers' = 3");
 }

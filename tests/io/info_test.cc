@@ -62,8 +62,8 @@ Expected ExpectedParams(const Json& c) {
   for (int l = 0; l < layers; ++l) {
     const int r = c["compress_ratios"][l];
     double dense = 2 * ((2 + hc) * hc * hc * D + (2 + hc) * hc + 3);  // hc_attn_*, hc_ffn_*
-    dense += H + ql * D + ql + H * hd * ql + hd * D + hd;             // sink, wq_a, q_norm, wq_b, wkv, kv_norm
-    dense += (G * ol) * (H * hd / G) + D * (G * ol) + 2 * D;          // wo_a, wo_b, 2 norms
+    dense += H + ql * D + ql + H * hd * ql + hd * D + hd;  // sink, wq_a, q_norm, wq_b, wkv, kv_norm
+    dense += (G * ol) * (H * hd / G) + D * (G * ol) + 2 * D;  // wo_a, wo_b, 2 norms
     if (r > 0) {
       const double w = (r == 4 ? 2 : 1) * hd;
       dense += r * w + 2 * w * D + hd;  // compressor ape, wkv, wgate, norm
@@ -82,9 +82,7 @@ Expected ExpectedParams(const Json& c) {
   return e;
 }
 
-Json ReadConfig(const std::string& path) {
-  return Json::parse(testing::ReadFile(path));
-}
+Json ReadConfig(const std::string& path) { return Json::parse(testing::ReadFile(path)); }
 
 void CheckModel(const std::string& name, double total_published, double active_published,
                 double kv_bf16, double bytes_per_token) {
@@ -96,7 +94,8 @@ void CheckModel(const std::string& name, double total_published, double active_p
   const double active = j["params"]["active_per_token"];
   // Exact against the independent count (the program counts one embedding row as active).
   EXPECT_EQ(total, e.total);
-  EXPECT_NEAR(active, e.active, static_cast<double>(ReadConfig(dir + "/config.json")["hidden_size"]));
+  EXPECT_NEAR(active, e.active,
+              static_cast<double>(ReadConfig(dir + "/config.json")["hidden_size"]));
   // And close to the published model-card figures.
   EXPECT_NEAR(total / total_published, 1.0, 0.02) << total;
   EXPECT_NEAR(active / active_published, 1.0, 0.10) << active;

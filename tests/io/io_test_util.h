@@ -18,12 +18,12 @@
 
 namespace dsv4::testing {
 
-#define DSV4_EXPECT_ERROR(status_expr, code_value, substring)                   \
-  do {                                                                          \
-    const ::dsv4::Status s_ = (status_expr);                                    \
-    EXPECT_EQ(s_.code(), code_value) << s_.ToString();                          \
-    EXPECT_NE(s_.message().find(substring), std::string::npos)                  \
-        << "message does not name '" << (substring) << "': " << s_.message();   \
+#define DSV4_EXPECT_ERROR(status_expr, code_value, substring)                 \
+  do {                                                                        \
+    const ::dsv4::Status s_ = (status_expr);                                  \
+    EXPECT_EQ(s_.code(), code_value) << s_.ToString();                        \
+    EXPECT_NE(s_.message().find(substring), std::string::npos)                \
+        << "message does not name '" << (substring) << "': " << s_.message(); \
   } while (0)
 
 class TempDir {

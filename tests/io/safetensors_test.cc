@@ -23,9 +23,8 @@ Status OpenImage(const TempDir& dir, const std::string& name, const std::string&
   return SafetensorsFile::Open(dir / name).status();
 }
 
-const char kGoodHeader[] =
-    R"({"a":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},)"
-    R"("b":{"dtype":"BF16","shape":[4],"data_offsets":[16,24]}})";
+const char kGoodHeader[] = R"({"a":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},)"
+                           R"("b":{"dtype":"BF16","shape":[4],"data_offsets":[16,24]}})";
 
 TEST(Safetensors, WriteThenOpenRoundTrips) {
   TempDir dir;
@@ -67,8 +66,8 @@ TEST(Safetensors, WriterPadsHeaderWithSpaces) {
 
 TEST(Safetensors, MissingFileIsNotFound) {
   TempDir dir;
-  DSV4_EXPECT_ERROR(SafetensorsFile::Open(dir / "nope.safetensors").status(),
-                    StatusCode::kNotFound, "nope.safetensors");
+  DSV4_EXPECT_ERROR(SafetensorsFile::Open(dir / "nope.safetensors").status(), StatusCode::kNotFound,
+                    "nope.safetensors");
 }
 
 TEST(Safetensors, FileShorterThanLengthPrefix) {
@@ -105,8 +104,8 @@ TEST(Safetensors, TruncatedDataSection) {
 
 TEST(Safetensors, MalformedJson) {
   TempDir dir;
-  DSV4_EXPECT_ERROR(OpenImage(dir, "bad.safetensors", SafetensorsImage("{\"a\": {", "")),
-                    kDataLoss, "bad.safetensors: the safetensors header is not valid JSON");
+  DSV4_EXPECT_ERROR(OpenImage(dir, "bad.safetensors", SafetensorsImage("{\"a\": {", "")), kDataLoss,
+                    "bad.safetensors: the safetensors header is not valid JSON");
 }
 
 TEST(Safetensors, HeaderNotAnObject) {
@@ -155,8 +154,8 @@ TEST(Safetensors, ShapeOverflow) {
   TempDir dir;
   const std::string h =
       R"({"w":{"dtype":"F64","shape":[4294967296,4294967296],"data_offsets":[0,8]}})";
-  DSV4_EXPECT_ERROR(OpenImage(dir, "ovf.safetensors", SafetensorsImage(h, "00000000")),
-                    kDataLoss, "tensor 'w': shape [4294967296,4294967296] overflows 64 bits");
+  DSV4_EXPECT_ERROR(OpenImage(dir, "ovf.safetensors", SafetensorsImage(h, "00000000")), kDataLoss,
+                    "tensor 'w': shape [4294967296,4294967296] overflows 64 bits");
 }
 
 TEST(Safetensors, SizeMismatch) {
@@ -164,8 +163,9 @@ TEST(Safetensors, SizeMismatch) {
   // F32 [3] needs 12 bytes; the offsets give 8.
   const std::string h = R"({"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})";
   DSV4_EXPECT_ERROR(OpenImage(dir, "size.safetensors", SafetensorsImage(h, std::string(12, 'x'))),
-                    kDataLoss, "size.safetensors: tensor 'w': data_offsets [0, 8] hold 8 bytes, "
-                               "but F32 [3] needs 12");
+                    kDataLoss,
+                    "size.safetensors: tensor 'w': data_offsets [0, 8] hold 8 bytes, "
+                    "but F32 [3] needs 12");
 }
 
 TEST(Safetensors, EndBeforeBegin) {
@@ -213,7 +213,9 @@ TEST(Safetensors, ParseHeaderOnEveryPrefix) {
     std::vector<uint8_t> copy(image.begin(), image.begin() + static_cast<std::ptrdiff_t>(n));
     auto r = SafetensorsFile::ParseHeader(copy.data(), copy.size(), "mem");
     EXPECT_EQ(r.ok(), n == image.size()) << n;
-    if (!r.ok()) EXPECT_NE(r.status().message().find("mem"), std::string::npos);
+    if (!r.ok()) {
+      EXPECT_NE(r.status().message().find("mem"), std::string::npos);
+    }
   }
 }
 

@@ -27,7 +27,8 @@ ModelConfig TinyConfig() {
 
 std::vector<OwnedTensor> TableTensors(const ModelConfig& c) {
   std::vector<OwnedTensor> out;
-  for (const TensorSpec& t : CheckpointTensors(c)) out.push_back(Zeros(t.name, t.dtypes[0], t.shape));
+  for (const TensorSpec& t : CheckpointTensors(c))
+    out.push_back(Zeros(t.name, t.dtypes[0], t.shape));
   return out;
 }
 
@@ -112,7 +113,8 @@ TEST(WeightsTable, MissingIndexerOfCsaLayer) {
   TempDir dir;
   const ModelConfig c = TinyConfig();
   std::vector<OwnedTensor> t = TableTensors(c);
-  std::erase_if(t, [](const OwnedTensor& x) { return x.name.find(".indexer.") != std::string::npos; });
+  std::erase_if(t,
+                [](const OwnedTensor& x) { return x.name.find(".indexer.") != std::string::npos; });
   const Status st = WriteAndValidate(dir, t, c);
   DSV4_EXPECT_ERROR(st, StatusCode::kNotFound,
                     "tensor 'layers.0.attn.indexer.wq_b.weight' (layer 0 (CSA, ratio 4, "
@@ -125,9 +127,9 @@ TEST(WeightsTable, UnexpectedTensor) {
   const ModelConfig c = TinyConfig();
   std::vector<OwnedTensor> t = TableTensors(c);
   t.push_back(Zeros("layers.1.attn.indexer.wq_b.weight", DType::kF8E4M3, {256, 128}));
-  DSV4_EXPECT_ERROR(WriteAndValidate(dir, t, c), StatusCode::kInvalidArgument,
-                    "unexpected tensor 'layers.1.attn.indexer.wq_b.weight' in " +
-                        (dir / "model.safetensors"));
+  DSV4_EXPECT_ERROR(
+      WriteAndValidate(dir, t, c), StatusCode::kInvalidArgument,
+      "unexpected tensor 'layers.1.attn.indexer.wq_b.weight' in " + (dir / "model.safetensors"));
 }
 
 TEST(WeightsTable, ExtraLayerHintsAtNumHiddenLayers) {

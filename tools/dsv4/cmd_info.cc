@@ -5,10 +5,9 @@
 #include <sys/stat.h>
 
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "command.h"
 #include "io/checkpoint.h"
@@ -24,7 +23,7 @@ constexpr int kKvFp8SimBlock = 64;  // one power-of-two scale per 64 non-rope KV
 constexpr int kFp4SimBlock = 32;    // one power-of-two scale per 32 indexer-key values (§7.3)
 constexpr int kBf16Bytes = 2;
 constexpr int kF32Bytes = 4;
-constexpr int kOverlapRows = 8;     // ratio-4 compressor carry: previous + current block of 4
+constexpr int kOverlapRows = 8;  // ratio-4 compressor carry: previous + current block of 4
 
 struct InfoArgs {
   std::string model_dir;
@@ -111,15 +110,22 @@ Json BuildJson(const InfoArgs& args, const ModelConfig& c, const WeightAccount& 
   const LayerCounts n = CountLayers(c);
   Json j;
   j["model_dir"] = args.model_dir;
-  j["layers"] = {{"main", c.n_layers}, {"mtp", c.n_mtp_layers}, {"swa", n.swa}, {"csa", n.csa},
-                 {"hca", n.hca},       {"hash_routed", c.n_hash_layers}};
-  j["dims"] = {{"hidden", c.dim},           {"vocab", c.vocab_size},
-               {"heads", c.n_heads},        {"head_dim", c.head_dim},
-               {"q_lora_rank", c.q_lora_rank}, {"o_groups", c.o_groups},
-               {"o_lora_rank", c.o_lora_rank}, {"index_heads", c.index_n_heads},
-               {"index_topk", c.index_topk}, {"routed_experts", c.n_routed_experts},
-               {"active_experts", c.n_activated_experts}, {"moe_inter", c.moe_inter_dim},
-               {"context", c.max_position_embeddings}, {"expert_fp4", c.expert_fp4}};
+  j["layers"] = {{"main", c.n_layers}, {"mtp", c.n_mtp_layers}, {"swa", n.swa},
+                 {"csa", n.csa},       {"hca", n.hca},          {"hash_routed", c.n_hash_layers}};
+  j["dims"] = {{"hidden", c.dim},
+               {"vocab", c.vocab_size},
+               {"heads", c.n_heads},
+               {"head_dim", c.head_dim},
+               {"q_lora_rank", c.q_lora_rank},
+               {"o_groups", c.o_groups},
+               {"o_lora_rank", c.o_lora_rank},
+               {"index_heads", c.index_n_heads},
+               {"index_topk", c.index_topk},
+               {"routed_experts", c.n_routed_experts},
+               {"active_experts", c.n_activated_experts},
+               {"moe_inter", c.moe_inter_dim},
+               {"context", c.max_position_embeddings},
+               {"expert_fp4", c.expert_fp4}};
   Json params = {{"total", w.params_main},
                  {"mtp", w.params_mtp},
                  {"total_with_mtp", w.params_main + w.params_mtp},
@@ -172,22 +178,25 @@ void PrintText(const InfoArgs& args, const ModelConfig& c, const WeightAccount& 
   std::printf("DeepSeek-V4 model: %s%s\n", args.model_dir.c_str(),
               actual_bytes >= 0 ? " (weights validated)" : " (config.json only)");
   std::printf("architecture\n");
-  std::printf("  layers       %d main: %d SWA, %d CSA (ratio 4), %d HCA (ratio 128); %d MTP block\n",
-              c.n_layers, n.swa, n.csa, n.hca, c.n_mtp_layers);
+  std::printf(
+      "  layers       %d main: %d SWA, %d CSA (ratio 4), %d HCA (ratio 128); %d MTP block\n",
+      c.n_layers, n.swa, n.csa, n.hca, c.n_mtp_layers);
   std::printf("  width        hidden %d, vocab %d, context %lld tokens, %d hc streams\n", c.dim,
               c.vocab_size, static_cast<long long>(c.max_position_embeddings), c.hc_mult);
-  std::printf("  attention    %d heads x %d (rope %d), q_lora %d, %d groups x o_lora %d, window %d\n",
-              c.n_heads, c.head_dim, c.rope_head_dim, c.q_lora_rank, c.o_groups, c.o_lora_rank,
-              c.window_size);
+  std::printf(
+      "  attention    %d heads x %d (rope %d), q_lora %d, %d groups x o_lora %d, window %d\n",
+      c.n_heads, c.head_dim, c.rope_head_dim, c.q_lora_rank, c.o_groups, c.o_lora_rank,
+      c.window_size);
   std::printf("  indexer      %d heads x %d, top-k %d\n", c.index_n_heads, c.index_head_dim,
               c.index_topk);
-  std::printf("  moe          %d routed (%d active, %s) + %d shared, inter %d; %d hash-routed layers\n",
-              c.n_routed_experts, c.n_activated_experts, c.expert_fp4 ? "MXFP4" : "FP8",
-              c.n_shared_experts, c.moe_inter_dim, c.n_hash_layers);
-  std::printf("parameters: %s total (+ %s MTP), %s active per token "
-              "(embedding table excluded, one row counted)\n",
-              Count(w.params_main).c_str(), Count(w.params_mtp).c_str(),
-              Count(w.params_active).c_str());
+  std::printf(
+      "  moe          %d routed (%d active, %s) + %d shared, inter %d; %d hash-routed layers\n",
+      c.n_routed_experts, c.n_activated_experts, c.expert_fp4 ? "MXFP4" : "FP8", c.n_shared_experts,
+      c.moe_inter_dim, c.n_hash_layers);
+  std::printf(
+      "parameters: %s total (+ %s MTP), %s active per token "
+      "(embedding table excluded, one row counted)\n",
+      Count(w.params_main).c_str(), Count(w.params_mtp).c_str(), Count(w.params_active).c_str());
   PrintKindTable("  by kind         main + MTP   active/token", w.params_by_kind,
                  w.active_params_by_kind, false);
   std::printf("weights in native formats: %s (+ %s MTP; scales %s)%s\n",
@@ -202,10 +211,11 @@ void PrintText(const InfoArgs& args, const ModelConfig& c, const WeightAccount& 
   const double gib = 1024.0 * 1024.0 * 1024.0;
   std::printf("KV cache per token of context: %.0f B bf16, %.0f B stored as e4m3/e2m1 + scales\n",
               kv.bf16_per_token, kv.stored_per_token);
-  std::printf("  at %lld tokens: %.2f GiB bf16, %.2f GiB stored; fixed per sequence %s "
-              "(windows + carries)\n",
-              static_cast<long long>(c.max_position_embeddings), kv.bf16_per_token * ctx / gib,
-              kv.stored_per_token * ctx / gib, Bytes(kv.fixed_per_sequence).c_str());
+  std::printf(
+      "  at %lld tokens: %.2f GiB bf16, %.2f GiB stored; fixed per sequence %s "
+      "(windows + carries)\n",
+      static_cast<long long>(c.max_position_embeddings), kv.bf16_per_token * ctx / gib,
+      kv.stored_per_token * ctx / gib, Bytes(kv.fixed_per_sequence).c_str());
 }
 
 int Usage(int code) {
