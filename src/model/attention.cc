@@ -16,9 +16,9 @@ constexpr int kKvSimBlock = 64;  // FP8_sim block of window KV
 // Per-head weightless RMS norm done in bf16 arithmetic like the reference's PyTorch ops:
 // square → bf16, mean → bf16, + eps → bf16, rsqrt → bf16, product → bf16.
 void HeadRmsNormBf16(float* q, int n, float eps) {
-  float ss = 0.0f;
+  double ss = 0.0;  // PyTorch's bf16 mean accumulates in (at least) fp32; double rounds once
   for (int i = 0; i < n; ++i) ss += RoundBf16(q[i] * q[i]);
-  const float mean = RoundBf16(ss / n);
+  const float mean = RoundBf16(static_cast<float>(ss / n));
   const float r = RoundBf16(1.0f / std::sqrt(RoundBf16(mean + eps)));
   for (int i = 0; i < n; ++i) q[i] = RoundBf16(q[i] * r);
 }

@@ -14,14 +14,15 @@ float Sigmoid(float v) { return 1.0f / (1.0f + std::exp(-v)); }
 // RMSNorm folded into the mixing GEMM (all fp32).
 void Mixes(const float* Xf, int width, const std::vector<float>& fn, int outputs, float eps,
            float* m) {
-  float ss = 0.0f;
-  for (int i = 0; i < width; ++i) ss += Xf[i] * Xf[i];
-  const float r = 1.0f / std::sqrt(ss / width + eps);
+  // Sums in double, rounded once to fp32: closest to the reference's blocked fp32 GEMM/mean.
+  double ss = 0.0;
+  for (int i = 0; i < width; ++i) ss += static_cast<double>(Xf[i]) * Xf[i];
+  const float r = 1.0f / std::sqrt(static_cast<float>(ss / width) + eps);
   for (int j = 0; j < outputs; ++j) {
     const float* row = fn.data() + static_cast<size_t>(j) * width;
-    float acc = 0.0f;
-    for (int i = 0; i < width; ++i) acc += Xf[i] * row[i];
-    m[j] = acc * r;
+    double acc = 0.0;
+    for (int i = 0; i < width; ++i) acc += static_cast<double>(Xf[i]) * row[i];
+    m[j] = static_cast<float>(acc) * r;
   }
 }
 

@@ -11,9 +11,12 @@ void RmsNorm(const float* x, int rows, int n, const float* w, float eps, float* 
   for (int r = 0; r < rows; ++r) {
     const float* xr = x + static_cast<size_t>(r) * n;
     float* yr = y + static_cast<size_t>(r) * n;
-    float ss = 0.0f;
-    for (int i = 0; i < n; ++i) ss += xr[i] * xr[i];
-    const float inv = 1.0f / std::sqrt(ss / n + eps);
+    // The mean of squares is summed in double and rounded once: PyTorch's blocked fp32 reduction
+    // is closer to the exact sum than a running fp32 sum, and this matches it on the goldens.
+    double ss = 0.0;
+    for (int i = 0; i < n; ++i) ss += static_cast<double>(xr[i]) * xr[i];
+    const float mean = static_cast<float>(ss / n);
+    const float inv = 1.0f / std::sqrt(mean + eps);
     for (int i = 0; i < n; ++i) yr[i] = RoundBf16(w ? w[i] * (xr[i] * inv) : xr[i] * inv);
   }
 }

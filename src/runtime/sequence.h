@@ -1,0 +1,49 @@
+// Sequence: one conversation's state on a Model — the per-layer caches (window ring, compressed
+// entries, indexer keys, compressor carries), the tokens so far, and what the MTP block still needs.
+// Reusable: Reset() returns it to a fresh sequence without reallocating.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "base/status.h"
+#include "model/model.h"
+
+namespace dsv4 {
+
+struct SequenceOptions {
+  int prefill_chunk = 0;  // > 0: feed prompts in chunks of this many tokens (same logits)
+  bool mtp = false;       // keep the main streams the MTP block needs (speculative decoding)
+  int64_t max_tokens = 0; // context limit (0 = the model's max_position_embeddings)
+};
+
+class Sequence {
+ public:
+  Sequence(const Model& model, SequenceOptions options = {});
+
+  // Appends tokens (a prompt, a prompt continuation, or one decode token) and returns the logits
+  // of the last one. Chunked per options.prefill_chunk. On error nothing is appended... except that
+  // an error inside the forward pass cannot happen after validation (ids, context length).
+  Status Append(std::span<const int32_t> tokens, std::vector<float>* logits,
+                TraceSink* trace = nullptr);
+
+  // MTP logits predicting the token after `next_token`: runs the MTP block over every position whose
+  // streams are pending, pairing position p with token p+1 (next_token for the last position).
+  Status MtpLogits(int32_t next_token, std::vector<float>* logits, TraceSink* trace = nullptr);
+
+  void Reset();
+  int64_t length() const { return static_cast<int64_t>(tokens_.size()); }
+  const std::vector<int32_t>& tokens() const { return tokens_; }
+  const ModelState& state() const { return state_; }
+  ModelState& mutable_state() { return state_; }
+
+ private:
+  const Model& model_;
+  SequenceOptions options_;
+  ModelState state_;
+  std::vector<int32_t> tokens_;
+  std::vector<float> mtp_streams_;  // [pending, hc, D] main streams not yet fed to MTP
+};
+
+}  // namespace dsv4
