@@ -250,8 +250,9 @@ Result<std::map<std::string, TensorView>> SafetensorsFile::ParseHeader(const uin
 Result<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
+    const bool missing = errno == ENOENT;
     const std::string why = ErrnoText();
-    if (errno == ENOENT) return NotFound(path + ": cannot open: " + why);
+    if (missing) return NotFound(path + ": cannot open: " + why);
     return InvalidArgument(path + ": cannot open: " + why);
   }
   struct stat st {};
