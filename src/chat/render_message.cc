@@ -144,11 +144,11 @@ Result<std::string> EncodeArgumentsToDsml(const Json& arguments) {
 }
 
 // The "\n\n<｜DSML｜tool_calls>...</｜DSML｜tool_calls>" block of an assistant message.
-Result<std::string> RenderToolCalls(const Json& tool_calls) {
+// tool_calls_from_openai_format: each call needs function.name and function.arguments.
+Status CheckToolCallsShape(const Json& tool_calls) {
   if (!tool_calls.is_array()) {
-    return ChatError(ChatErrorKind::kType, "assistant tool_calls must be an array");
+    return ChatError(ChatErrorKind::kType, "tool_calls must be an array");
   }
-  std::string invokes;
   for (const Json& tc : tool_calls) {
     if (!tc.is_object()) return ChatError(ChatErrorKind::kType, "tool call must be an object");
     if (!tc.contains("function")) return MissingKey("function");
@@ -158,6 +158,15 @@ Result<std::string> RenderToolCalls(const Json& tool_calls) {
     }
     if (!fn.contains("name")) return MissingKey("name");
     if (!fn.contains("arguments")) return MissingKey("arguments");
+  }
+  return Status::Ok();
+}
+
+Result<std::string> RenderToolCalls(const Json& tool_calls) {
+  DSV4_RETURN_IF_ERROR(CheckToolCallsShape(tool_calls));
+  std::string invokes;
+  for (const Json& tc : tool_calls) {
+    const Json& fn = tc["function"];
     DSV4_ASSIGN_OR_RETURN(std::string name, PyStr(fn["name"], "tool_calls[].function.name"));
     DSV4_ASSIGN_OR_RETURN(std::string params, EncodeArgumentsToDsml(fn["arguments"]));
     if (!invokes.empty()) invokes += "\n";
@@ -357,6 +366,14 @@ Status RenderMessage(size_t index, const std::vector<Json>& messages, const Rend
   if (mode != "chat" && mode != "thinking") {
     DSV4_ASSIGN_OR_RETURN(std::string mode_str, PyStr(mode, "thinking_mode"));
     return ChatError(ChatErrorKind::kAssertion, "Invalid thinking_mode `" + mode_str + "`");
+  }
+  // Like the reference, `tools` and `tool_calls` are converted (and can fail) on any role.
+  const Json& msg = messages[index];
+  const Json* tools = Get(msg, "tools");
+  if (tools != nullptr && PyTruthy(*tools)) DSV4_RETURN_IF_ERROR(RenderTools(*tools).status());
+  const Json* tool_calls = Get(msg, "tool_calls");
+  if (tool_calls != nullptr && PyTruthy(*tool_calls)) {
+    DSV4_RETURN_IF_ERROR(CheckToolCallsShape(*tool_calls));
   }
   const Json& effort = *options.reasoning_effort;
   if (!effort.is_null() && effort != "max" && effort != "high") {

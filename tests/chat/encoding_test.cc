@@ -124,6 +124,9 @@ TEST(ChatEncoding, MalformedRequestsAreErrors) {
       {Request({{{"role", "system"}, {"content", "s"}, {"tools", "not a list"}}}), "TypeError"},
       {Request({{{"role", "system"}, {"content", "s"}, {"tools", {{{"type", "function"}}}}}}),
        "KeyError"},
+      {Request({{{"role", "user"}, {"content", "q"}},  // tools are converted on any role
+                {{"role", "assistant"}, {"content", "a"}, {"tools", {{{"type", "function"}}}}}}),
+       "KeyError"},
       {Request({{{"role", "assistant"},
                  {"tool_calls", {{{"function", {{"name", "f"}}}}}}}}),  // no arguments
        "KeyError"},
