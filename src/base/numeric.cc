@@ -15,7 +15,7 @@ float RoundToGrid(float a, int mantissa_bits, float min_quantum) {
 
 }  // namespace
 
-float E4M3ToFloat(uint8_t code) {
+float E4M3Decode(uint8_t code) {
   const int sign = code >> 7;
   const int exp = (code >> 3) & 0xf;
   const int mant = code & 7;
@@ -27,6 +27,15 @@ float E4M3ToFloat(uint8_t code) {
     v = std::ldexp(1.0f + mant / 8.0f, exp - 7);
   }
   return sign ? -v : v;
+}
+
+const float* E4M3Table() {
+  static const auto* table = [] {
+    auto* t = new float[256];
+    for (int c = 0; c < 256; ++c) t[c] = E4M3Decode(static_cast<uint8_t>(c));
+    return t;
+  }();
+  return table;
 }
 
 float RoundE4M3(float x) {

@@ -39,11 +39,15 @@ inline float RoundBf16(float f) { return Bf16ToFloat(FloatToBf16(f)); }
 // ---- e8m0: 2^(e - 127); 255 is NaN ----
 inline float E8M0ToFloat(uint8_t e) {
   if (e == 0xff) return NAN;
-  return std::ldexp(1.0f, static_cast<int>(e) - kE8M0Bias);
+  if (e == 0) return BitsFloat(0x00400000u);  // 2^-127 is an fp32 subnormal
+  return BitsFloat(static_cast<uint32_t>(e) << 23);
 }
 
 // ---- float8 e4m3fn: 1 sign, 4 exponent (bias 7), 3 mantissa; no inf; 0x7f/0xff NaN ----
-float E4M3ToFloat(uint8_t code);
+// The 256 values, decoded once (E4M3Decode is the bit-level definition the table is built from).
+const float* E4M3Table();
+float E4M3Decode(uint8_t code);
+inline float E4M3ToFloat(uint8_t code) { return E4M3Table()[code]; }
 // Round-to-nearest-even to the e4m3 grid, saturating at ±448 (callers clamp first, as the reference).
 float RoundE4M3(float x);
 uint8_t FloatToE4M3(float x);

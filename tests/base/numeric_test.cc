@@ -32,6 +32,9 @@ TEST(E4M3, ExhaustiveRoundTrip) {
   }
   EXPECT_EQ(*values.rbegin(), kE4M3Max);
   EXPECT_EQ(E4M3ToFloat(1), std::ldexp(1.0f, -9));  // smallest subnormal
+  EXPECT_EQ(E4M3ToFloat(0x7e), 448.0f);
+  EXPECT_EQ(E4M3ToFloat(0x38), 1.0f);              // exponent 7 = bias
+  EXPECT_EQ(E4M3ToFloat(0xb9), -1.125f);
 }
 
 // Rounding to e4m3 is round-to-nearest, ties to even, against a brute-force search of the grid.
@@ -80,6 +83,9 @@ TEST(Ue8m0, MatchesCeilLog2) {
   for (float amax : {1e-4f, 0.3f, 1.0f, 447.0f, 448.0f, 449.0f, 896.0f, 3.14159f, 1e6f}) {
     const double exact = std::ldexp(1.0, static_cast<int>(std::ceil(std::log2(amax / 448.0))));
     EXPECT_EQ(Ue8m0Scale(amax, 1.0f / 448.0f), static_cast<float>(exact)) << amax;
+  }
+  for (int e = 0; e < 255; ++e) {
+    EXPECT_EQ(E8M0ToFloat(static_cast<uint8_t>(e)), std::ldexp(1.0f, e - 127)) << e;
   }
   EXPECT_EQ(E8M0ToFloat(127), 1.0f);
   EXPECT_EQ(E8M0ToFloat(130), 8.0f);

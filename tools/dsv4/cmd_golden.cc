@@ -2,6 +2,7 @@
 // teacher-forced decode step, MTP, greedy rows, per-layer hidden states, a chunked-prefill variant —
 // and every stage of every layer on the reference's inputs; prints metrics; exits 1 when outside
 // tolerance.
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -57,7 +58,13 @@ class HiddenSink : public TraceSink {
 
 struct E2EResult {
   std::vector<float> logits, mtp, greedy, hidden;
+  double prefill_s = 0, decode_s = 0;  // main model only (MTP excluded)
+  size_t prefill_tokens = 0, decode_tokens = 0;
 };
+
+double Seconds(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
+}
 
 // Rows exactly as case.json defines them.
 Status RunEndToEnd(const Model& model, const json& c, int chunk, E2EResult* r) {
@@ -66,14 +73,20 @@ Status RunEndToEnd(const Model& model, const json& c, int chunk, E2EResult* r) {
   Sequence seq(model, SequenceOptions{.prefill_chunk = chunk, .mtp = true});
   std::vector<float> logits, mtp;
   HiddenSink hidden(model.config());
+  auto t0 = std::chrono::steady_clock::now();
   DSV4_RETURN_IF_ERROR(seq.Append(prompt, &logits, chunk == 0 ? &hidden : nullptr));
+  r->prefill_s = Seconds(t0);
+  r->prefill_tokens = prompt.size();
   r->hidden = hidden.Hidden();
   r->logits.insert(r->logits.end(), logits.begin(), logits.end());
   for (size_t k = 0; k < decode.size(); ++k) {
     DSV4_RETURN_IF_ERROR(seq.MtpLogits(decode[k], &mtp));  // MTP row k
     r->mtp.insert(r->mtp.end(), mtp.begin(), mtp.end());
     const int32_t tok = decode[k];
+    t0 = std::chrono::steady_clock::now();
     DSV4_RETURN_IF_ERROR(seq.Append({&tok, 1}, &logits));  // logits row k + 1
+    r->decode_s += Seconds(t0);
+    ++r->decode_tokens;
     r->logits.insert(r->logits.end(), logits.begin(), logits.end());
   }
   return Status::Ok();
@@ -184,6 +197,10 @@ int RunGolden(const std::vector<std::string>& args) {
     std::fprintf(stderr, "dsv4 golden: %s\n", st.ToString().c_str());
     return 1;
   }
+  std::printf("speed (main model, this build's kernels): prefill %zu tokens %.1f tok/s, "
+              "decode %zu steps %.1f tok/s\n", e2e.prefill_tokens,
+              e2e.prefill_tokens / std::max(e2e.prefill_s, 1e-9), e2e.decode_tokens,
+              e2e.decode_tokens / std::max(e2e.decode_s, 1e-9));
   bool ok = true;
   std::printf("end to end (band: median rel-L2 <= 0.10, mean <= 0.12, top-1 >= 75%%, mean KL <= 0.06;\n"
               "             means without the single worst row)\n");
