@@ -84,8 +84,9 @@ void Model::Embed(std::span<const int32_t> tokens, float* h) const {
   }
 }
 
-void Model::Block(const BlockWeights& blk, const float* X, int S, int64_t start_pos,
-                  const int32_t* tokens, LayerState& st, const Trace& tr, float* out) const {
+void Model::Block(const BlockWeights& blk, const float* X, int S,
+                  std::span<const Segment> segments, const int32_t* tokens, const Trace& tr,
+                  float* out) const {
   const int hc = config_.hc_mult, D = config_.dim;
   const size_t sd = static_cast<size_t>(S) * D;
   Vec x = Zeros(sd), xn = Zeros(sd), post = Zeros(S * hc), comb = Zeros(S * hc * hc);
@@ -98,8 +99,11 @@ void Model::Block(const BlockWeights& blk, const float* X, int S, int64_t start_
   tr.Rec("attn.hc.post", post.data(), {S, hc}, TraceDType::kF32);
   tr.Rec("attn.hc.comb", comb.data(), {S, hc, hc}, TraceDType::kF32);
   tr.Rec("attn.norm", xn.data(), {S, D});
-  AttentionForward(xn.data(), S, start_pos, blk, rope(blk.compress_ratio), config_, st, tr,
-                   sub.data());
+  for (const Segment& seg : segments) {  // attention is per sequence: its own caches
+    AttentionForward(xn.data() + static_cast<size_t>(seg.offset) * D, seg.len, seg.start_pos, blk,
+                     rope(blk.compress_ratio), config_, *seg.state, tr,
+                     sub.data() + static_cast<size_t>(seg.offset) * D);
+  }
   HcPost(sub.data(), X, post.data(), comb.data(), S, config_, mid.data());
   tr.Rec("attn.res", mid.data(), {S, hc, D});
 
@@ -129,23 +133,49 @@ void Model::Head(const float* X, const HcWeights& hc_head, const std::vector<flo
 Status Model::Forward(std::span<const int32_t> tokens, ModelState& state, ForwardResult* out,
                       TraceSink* trace) const {
   DSV4_RETURN_IF_ERROR(CheckTokens(tokens));
-  const int S = static_cast<int>(tokens.size()), hc = config_.hc_mult, D = config_.dim;
-  const size_t streams = static_cast<size_t>(S) * hc * D;
-  Vec h = Zeros(static_cast<size_t>(S) * D), X = Zeros(streams), Y = Zeros(streams);
+  const BatchItem item{tokens, &state, out};
+  return RunBatch({&item, 1}, trace);
+}
+
+Status Model::ForwardBatch(std::span<const BatchItem> items) const {
+  if (items.empty()) return InvalidArgument("forward batch with no sequences");
+  for (const BatchItem& item : items) DSV4_RETURN_IF_ERROR(CheckTokens(item.tokens));
+  return RunBatch(items, nullptr);
+}
+
+Status Model::RunBatch(std::span<const BatchItem> items, TraceSink* trace) const {
+  const int hc = config_.hc_mult, D = config_.dim;
+  std::vector<int32_t> tokens;
+  std::vector<std::vector<Segment>> segments(config_.n_layers);
+  for (const BatchItem& item : items) {
+    const int offset = static_cast<int>(tokens.size());
+    tokens.insert(tokens.end(), item.tokens.begin(), item.tokens.end());
+    for (int l = 0; l < config_.n_layers; ++l) {
+      segments[l].push_back(Segment{offset, static_cast<int>(item.tokens.size()),
+                                    item.state->n_tokens, &item.state->layers[l]});
+    }
+  }
+  const int S = static_cast<int>(tokens.size());
+  const size_t per_pos = static_cast<size_t>(hc) * D;
+  Vec h = Zeros(static_cast<size_t>(S) * D), X = Zeros(S * per_pos), Y = Zeros(S * per_pos);
   Embed(tokens, h.data());
   for (int s = 0; s < S; ++s) {  // hc identical copies of the embedding
-    for (int j = 0; j < hc; ++j) std::copy_n(&h[static_cast<size_t>(s) * D], D, &X[(static_cast<size_t>(s) * hc + j) * D]);
+    for (int j = 0; j < hc; ++j) std::copy_n(&h[static_cast<size_t>(s) * D], D, &X[s * per_pos + static_cast<size_t>(j) * D]);
   }
   for (int l = 0; l < config_.n_layers; ++l) {
-    Block(weights_.blocks[l], X.data(), S, state.n_tokens, tokens.data(), state.layers[l],
+    Block(weights_.blocks[l], X.data(), S, segments[l], tokens.data(),
           Trace{trace, "L" + std::to_string(l)}, Y.data());
     std::swap(X, Y);
   }
-  out->logits.assign(config_.vocab_size, 0.0f);
-  Head(X.data() + static_cast<size_t>(S - 1) * hc * D, weights_.hc_head, weights_.norm,
-       Trace{trace, ""}, out->logits.data());
-  out->streams = std::move(X);
-  state.n_tokens += S;
+  for (size_t i = 0; i < items.size(); ++i) {
+    const Segment& seg = segments[0][i];
+    ForwardResult* out = items[i].out;
+    out->logits.assign(config_.vocab_size, 0.0f);
+    Head(X.data() + static_cast<size_t>(seg.offset + seg.len - 1) * per_pos, weights_.hc_head,
+         weights_.norm, Trace{trace, ""}, out->logits.data());
+    out->streams.assign(X.begin() + seg.offset * per_pos, X.begin() + (seg.offset + seg.len) * per_pos);
+    items[i].state->n_tokens += seg.len;
+  }
   return Status::Ok();
 }
 
@@ -181,7 +211,8 @@ Status Model::ForwardMtp(std::span<const int32_t> tokens, const float* hidden, M
   Vec X = Zeros(static_cast<size_t>(S) * hc * D), Y = Zeros(X.size());
   const Trace tr{trace, "mtp"};
   MtpInput(m, tokens, hidden, tr, X.data());
-  Block(m.block, X.data(), S, state.n_mtp_tokens, tokens.data(), state.mtp[0], tr, Y.data());
+  const Segment seg{0, S, state.n_mtp_tokens, &state.mtp[0]};
+  Block(m.block, X.data(), S, {&seg, 1}, tokens.data(), tr, Y.data());
   logits->assign(config_.vocab_size, 0.0f);
   Head(Y.data() + static_cast<size_t>(S - 1) * hc * D, m.hc_head, m.norm, tr, logits->data());
   state.n_mtp_tokens += S;

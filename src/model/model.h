@@ -32,6 +32,21 @@ struct ForwardResult {
   std::vector<float> streams;  // [S, hc, D] final HC streams of every position (the MTP input)
 };
 
+// One sequence's part of a batched forward call.
+struct BatchItem {
+  std::span<const int32_t> tokens;  // at positions state->n_tokens..
+  ModelState* state = nullptr;
+  ForwardResult* out = nullptr;
+};
+
+// A run of rows of a batched activation that belongs to one sequence.
+struct Segment {
+  int offset = 0;           // first row in the batch
+  int len = 0;              // rows (tokens)
+  int64_t start_pos = 0;    // position of the first row in its sequence
+  LayerState* state = nullptr;
+};
+
 class Model {
  public:
   static Result<std::unique_ptr<Model>> Load(const std::string& dir, bool progress = false);
@@ -50,15 +65,22 @@ class Model {
   Status Forward(std::span<const int32_t> tokens, ModelState& state, ForwardResult* out,
                  TraceSink* trace = nullptr) const;
 
+  // Several sequences in one call (continuous batching): the dense parts (HC, norms, projections,
+  // MoE) run on all rows together so each weight is streamed once per step; attention, compressors
+  // and indexer run per sequence on its own state. Row-wise numerics make every sequence's result
+  // bit-identical to running it alone. All items are validated before any state changes.
+  Status ForwardBatch(std::span<const BatchItem> items) const;
+
   // MTP block at positions state.n_mtp_tokens..: tokens[s] (the token after position s) with the
   // main model's final streams of position s, hidden [S, hc, D]. logits of the last position.
   Status ForwardMtp(std::span<const int32_t> tokens, const float* hidden, ModelState& state,
                     std::vector<float>* logits, TraceSink* trace = nullptr) const;
 
   // ---- stages, public for the golden checks ----
-  // One block: X [S, hc, D] → out [S, hc, D].
-  void Block(const BlockWeights& blk, const float* X, int S, int64_t start_pos,
-             const int32_t* tokens, LayerState& st, const Trace& tr, float* out) const;
+  // One block over a batch of rows: X [S, hc, D] → out [S, hc, D]; segments say which rows belong
+  // to which sequence (attention state). tokens [S] for hash routing.
+  void Block(const BlockWeights& blk, const float* X, int S, std::span<const Segment> segments,
+             const int32_t* tokens, const Trace& tr, float* out) const;
   // HC head + norm + lm head on the streams of one position X [hc, D] → logits [V].
   void Head(const float* X, const HcWeights& hc_head, const std::vector<float>& norm,
             const Trace& tr, float* logits) const;
@@ -70,6 +92,7 @@ class Model {
  private:
   Model(std::unique_ptr<Checkpoint> ckpt, ModelConfig config, ModelWeights weights);
   Status CheckTokens(std::span<const int32_t> tokens) const;
+  Status RunBatch(std::span<const BatchItem> items, TraceSink* trace) const;
 
   std::unique_ptr<Checkpoint> checkpoint_;  // owns the mappings the weights point into
   ModelConfig config_;

@@ -13,8 +13,7 @@ void Sequence::Reset() {
   mtp_streams_.clear();
 }
 
-Status Sequence::Append(std::span<const int32_t> tokens, std::vector<float>* logits,
-                        TraceSink* trace) {
+Status Sequence::Validate(std::span<const int32_t> tokens) const {
   if (tokens.empty()) return InvalidArgument("no tokens to append");
   const int64_t limit = options_.max_tokens > 0 ? options_.max_tokens
                                                 : model_.config().max_position_embeddings;
@@ -28,17 +27,53 @@ Status Sequence::Append(std::span<const int32_t> tokens, std::vector<float>* log
       return InvalidArgument("token id " + std::to_string(tokens[i]) + " is outside the vocabulary");
     }
   }
+  return Status::Ok();
+}
+
+void Sequence::Record(std::span<const int32_t> tokens, ForwardResult& result) {
+  if (options_.mtp) {
+    mtp_streams_.insert(mtp_streams_.end(), result.streams.begin(), result.streams.end());
+  }
+  tokens_.insert(tokens_.end(), tokens.begin(), tokens.end());
+}
+
+Status Sequence::Append(std::span<const int32_t> tokens, std::vector<float>* logits,
+                        TraceSink* trace) {
+  DSV4_RETURN_IF_ERROR(Validate(tokens));
   const size_t chunk = options_.prefill_chunk > 0 ? options_.prefill_chunk : tokens.size();
   ForwardResult result;
   for (size_t at = 0; at < tokens.size(); at += chunk) {
     const auto part = tokens.subspan(at, std::min(chunk, tokens.size() - at));
     DSV4_RETURN_IF_ERROR(model_.Forward(part, state_, &result, trace));
-    if (options_.mtp) {
-      mtp_streams_.insert(mtp_streams_.end(), result.streams.begin(), result.streams.end());
-    }
-    tokens_.insert(tokens_.end(), part.begin(), part.end());
+    Record(part, result);
   }
   *logits = std::move(result.logits);
+  return Status::Ok();
+}
+
+Status Sequence::AppendBatch(std::span<Sequence* const> seqs,
+                             std::span<const std::span<const int32_t>> tokens,
+                             std::vector<std::vector<float>>* logits) {
+  if (seqs.size() != tokens.size() || seqs.empty()) {
+    return InvalidArgument("AppendBatch needs one token list per sequence");
+  }
+  const Model& model = seqs[0]->model_;
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    if (&seqs[i]->model_ != &model) return InvalidArgument("AppendBatch across different models");
+    for (size_t j = 0; j < i; ++j) {
+      if (seqs[j] == seqs[i]) return InvalidArgument("AppendBatch with the same sequence twice");
+    }
+    DSV4_RETURN_IF_ERROR(seqs[i]->Validate(tokens[i]).Annotate("sequence " + std::to_string(i)));
+  }
+  std::vector<ForwardResult> results(seqs.size());
+  std::vector<BatchItem> items;
+  for (size_t i = 0; i < seqs.size(); ++i) items.push_back({tokens[i], &seqs[i]->state_, &results[i]});
+  DSV4_RETURN_IF_ERROR(model.ForwardBatch(items));
+  logits->resize(seqs.size());
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    seqs[i]->Record(tokens[i], results[i]);
+    (*logits)[i] = std::move(results[i].logits);
+  }
   return Status::Ok();
 }
 

@@ -28,6 +28,13 @@ class Sequence {
   Status Append(std::span<const int32_t> tokens, std::vector<float>* logits,
                 TraceSink* trace = nullptr);
 
+  // One batched step over several sequences (continuous batching): seqs[i] appends tokens[i]
+  // (no chunking) and gets the logits of its last token in (*logits)[i]. Every sequence is validated
+  // first; on error no sequence changes. Results are bit-identical to appending one at a time.
+  static Status AppendBatch(std::span<Sequence* const> seqs,
+                            std::span<const std::span<const int32_t>> tokens,
+                            std::vector<std::vector<float>>* logits);
+
   // MTP logits predicting the token after `next_token`: runs the MTP block over every position whose
   // streams are pending, pairing position p with token p+1 (next_token for the last position).
   Status MtpLogits(int32_t next_token, std::vector<float>* logits, TraceSink* trace = nullptr);
@@ -39,6 +46,9 @@ class Sequence {
   ModelState& mutable_state() { return state_; }
 
  private:
+  Status Validate(std::span<const int32_t> tokens) const;
+  void Record(std::span<const int32_t> tokens, ForwardResult& result);
+
   const Model& model_;
   SequenceOptions options_;
   ModelState state_;

@@ -77,6 +77,44 @@ TEST_F(SequenceTest, PromptContinuationEqualsOnePrefill) {
   EXPECT_EQ(turns.length(), one.length());
 }
 
+// A batched step (one prefill chunk, two decodes of different lengths) equals running each alone.
+TEST_F(SequenceTest, BatchedStepIsBitIdenticalToSeparateSteps) {
+  Sequence a(*model_), b(*model_), c(*model_), a1(*model_), b1(*model_), c1(*model_);
+  std::vector<float> logits;
+  const auto p = std::span(prompt_);
+  ASSERT_TRUE(a.Append(p.first(150), &logits).ok());
+  ASSERT_TRUE(a1.Append(p.first(150), &logits).ok());
+  ASSERT_TRUE(b.Append(p.first(9), &logits).ok());
+  ASSERT_TRUE(b1.Append(p.first(9), &logits).ok());
+  for (int step = 0; step < 3; ++step) {
+    const int32_t ta = 100 + step, tb = 200 + step;
+    const std::vector<std::span<const int32_t>> toks = {
+        std::span<const int32_t>(&ta, 1), std::span<const int32_t>(&tb, 1),
+        p.subspan(step * 40, 40)};  // c: a prompt fed in 40-token chunks alongside the decodes
+    Sequence* seqs[] = {&a, &b, &c};
+    std::vector<std::vector<float>> batched;
+    ASSERT_TRUE(Sequence::AppendBatch(seqs, toks, &batched).ok());
+    std::vector<float> la, lb, lc;
+    ASSERT_TRUE(a1.Append(toks[0], &la).ok());
+    ASSERT_TRUE(b1.Append(toks[1], &lb).ok());
+    ASSERT_TRUE(c1.Append(toks[2], &lc).ok());
+    EXPECT_EQ(batched[0], la) << step;
+    EXPECT_EQ(batched[1], lb) << step;
+    EXPECT_EQ(batched[2], lc) << step;
+  }
+  EXPECT_EQ(c.length(), 120);
+  // A bad token in one item rejects the whole batch and changes no sequence.
+  const int32_t good = 1, bad = -5;
+  const std::vector<std::span<const int32_t>> toks = {std::span<const int32_t>(&good, 1),
+                                                      std::span<const int32_t>(&bad, 1)};
+  Sequence* seqs[] = {&a, &b};
+  std::vector<std::vector<float>> out;
+  EXPECT_EQ(Sequence::AppendBatch(seqs, toks, &out).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(a.length(), 153);
+  Sequence* twice[] = {&a, &a};
+  EXPECT_EQ(Sequence::AppendBatch(twice, toks, &out).code(), StatusCode::kInvalidArgument);
+}
+
 TEST_F(SequenceTest, ResetMakesTheSequenceFresh) {
   Sequence seq(*model_);
   const std::vector<float> first = Run(seq, 0);
