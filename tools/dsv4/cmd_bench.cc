@@ -1,0 +1,250 @@
+// dsv4 bench --model DIR: prefill and decode speed in one process, the exact bytes each decode step
+// touched (weights from the tensor table and the experts actually chosen, plus the caches read), the
+// effective bandwidth, and the machine's own read bandwidth measured the same way — with the ratio.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "command.h"
+#include "model/model.h"
+#include "model/weights_table.h"
+#include "runtime/sequence.h"
+
+namespace dsv4 {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+struct BenchArgs {
+  std::string model;
+  int prompt_len = 512, gen = 32, threads = 0, repeat = 3;
+  bool json = false;
+};
+
+// Collects the routed experts each block chose during one step.
+class ExpertSink : public TraceSink {
+ public:
+  void Record(const std::string& name, const float* data, const std::vector<int64_t>& shape,
+              TraceDType) override {
+    if (!name.ends_with("ffn.gate.idx")) return;
+    std::set<int>& s = chosen_[name];
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    for (int64_t i = 0; i < n; ++i) s.insert(static_cast<int>(data[i]));
+  }
+  int64_t distinct() const {
+    int64_t n = 0;
+    for (const auto& [k, s] : chosen_) n += static_cast<int64_t>(s.size());
+    return n;
+  }
+  void clear() { chosen_.clear(); }
+
+ private:
+  std::map<std::string, std::set<int>> chosen_;
+};
+
+// Weight bytes of one decode step: everything but the routed experts (from the table's batch-1
+// account) plus the experts actually chosen, at their native size.
+struct ByteModel {
+  int64_t fixed = 0;       // per step, all but routed experts
+  int64_t per_expert = 0;  // w1 + w2 + w3 (+ scales) of one routed expert
+};
+
+ByteModel MakeByteModel(const ModelConfig& cfg) {
+  ByteModel bm;
+  const WeightAccount acc = AccountWeights(cfg);
+  int64_t routed_bytes = 0, routed_per_token = 0;
+  for (const TensorSpec& t : CheckpointTensors(cfg)) {
+    if (t.expert >= 0 && t.block < cfg.n_layers) routed_bytes += t.nbytes();
+  }
+  bm.per_expert = routed_bytes / (static_cast<int64_t>(cfg.n_layers) * cfg.n_routed_experts);
+  routed_per_token = bm.per_expert * cfg.n_layers * cfg.n_activated_experts;
+  bm.fixed = acc.bytes_per_token - routed_per_token;
+  return bm;
+}
+
+// Cache bytes one decode step reads (fp32 storage in this build): window, attended compressed
+// entries, and every indexer key scored.
+int64_t CacheBytesRead(const ModelConfig& cfg, const ModelState& st) {
+  int64_t bytes = 0;
+  for (int l = 0; l < cfg.n_layers; ++l) {
+    const LayerState& ls = st.layers[l];
+    const int64_t window = std::min<int64_t>(st.n_tokens, cfg.window_size);
+    int64_t rows = window;
+    const int r = cfg.compress_ratio(l);
+    if (r == 128) rows += ls.cmp.n_entries();
+    if (r == 4) {
+      rows += std::min<int64_t>(cfg.index_topk, ls.cmp.n_entries());
+      bytes += ls.idx.n_entries() * cfg.index_head_dim * static_cast<int64_t>(sizeof(float));
+    }
+    bytes += rows * cfg.head_dim * static_cast<int64_t>(sizeof(float));
+  }
+  return bytes;
+}
+
+// STREAM-style read bandwidth: sum a buffer much larger than the last-level cache with T threads.
+double MachineReadGBs(int threads) {
+  const size_t bytes = size_t{1} << 30;
+  std::vector<uint64_t> buf(bytes / 8);
+  for (size_t i = 0; i < buf.size(); i += 512) buf[i] = i;  // fault the pages in
+  std::fill(buf.begin(), buf.end(), 1);
+  double best = 0;
+  for (int rep = 0; rep < 5; ++rep) {
+    std::atomic<uint64_t> total{0};
+    const auto t0 = Clock::now();
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t) {
+      pool.emplace_back([&, t] {
+        const size_t n = buf.size(), lo = n * t / threads, hi = n * (t + 1) / threads;
+        uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        for (size_t i = lo; i + 4 <= hi; i += 4) {
+          s0 += buf[i];
+          s1 += buf[i + 1];
+          s2 += buf[i + 2];
+          s3 += buf[i + 3];
+        }
+        total += s0 + s1 + s2 + s3;
+      });
+    }
+    for (auto& th : pool) th.join();
+    const double s = Since(t0);
+    if (total.load() == 0) std::fprintf(stderr, "impossible\n");
+    best = std::max(best, bytes / s / 1e9);
+  }
+  return best;
+}
+
+bool Parse(const std::vector<std::string>& args, BenchArgs* a) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& f = args[i];
+    auto num = [&](int* out) {
+      if (i + 1 >= args.size()) return false;
+      *out = std::atoi(args[++i].c_str());
+      return *out >= 0;
+    };
+    if (f == "--model" || f == "-m") {
+      if (i + 1 >= args.size()) return false;
+      a->model = args[++i];
+    } else if (f == "--prompt-len") {
+      if (!num(&a->prompt_len) || a->prompt_len < 1) return false;
+    } else if (f == "--gen") {
+      if (!num(&a->gen) || a->gen < 1) return false;
+    } else if (f == "--threads" || f == "-t") {
+      if (!num(&a->threads)) return false;
+    } else if (f == "--repeat") {
+      if (!num(&a->repeat) || a->repeat < 1) return false;
+    } else if (f == "--json") {
+      a->json = true;
+    } else {
+      return false;
+    }
+  }
+  return !a->model.empty();
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+int RunBench(const std::vector<std::string>& args) {
+  BenchArgs a;
+  if (!Parse(args, &a)) {
+    std::fprintf(stderr, "usage: dsv4 bench --model DIR [--prompt-len L] [--gen N] [--threads T] "
+                         "[--repeat R] [--json]\n");
+    return 2;
+  }
+  const int threads = a.threads > 0 ? a.threads
+                                    : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  setenv("DSV4_THREADS", std::to_string(threads).c_str(), 1);  // read by the kernel thread pool
+  auto loaded = Model::Load(a.model, /*progress=*/!a.json);
+  if (!loaded.ok()) {
+    std::fprintf(stderr, "dsv4 bench: %s\n", loaded.status().ToString().c_str());
+    return 1;
+  }
+  const Model& model = **loaded;
+  const ModelConfig& cfg = model.config();
+  const ByteModel bm = MakeByteModel(cfg);
+  const WeightAccount acc = AccountWeights(cfg);
+
+  std::vector<int32_t> prompt(a.prompt_len);
+  uint64_t x = 0x9E3779B97F4A7C15ull;  // fixed pseudo-random prompt
+  for (int32_t& t : prompt) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    t = static_cast<int32_t>(x % static_cast<uint64_t>(cfg.vocab_size));
+  }
+  std::vector<double> prefill_s, decode_s, step_bytes;
+  ExpertSink sink;
+  for (int rep = 0; rep < a.repeat; ++rep) {
+    Sequence seq(model);
+    std::vector<float> logits;
+    auto t0 = Clock::now();
+    if (Status s = seq.Append(prompt, &logits); !s.ok()) {
+      std::fprintf(stderr, "dsv4 bench: %s\n", s.ToString().c_str());
+      return 1;
+    }
+    prefill_s.push_back(Since(t0));
+    double total = 0, bytes = 0;
+    for (int i = 0; i < a.gen; ++i) {
+      const int32_t next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+      const int64_t cache = CacheBytesRead(cfg, seq.state());
+      sink.clear();
+      t0 = Clock::now();
+      if (Status s = seq.Append({&next, 1}, &logits, &sink); !s.ok()) {
+        std::fprintf(stderr, "dsv4 bench: %s\n", s.ToString().c_str());
+        return 1;
+      }
+      total += Since(t0);
+      bytes += static_cast<double>(bm.fixed + bm.per_expert * sink.distinct() + cache);
+    }
+    decode_s.push_back(total / a.gen);
+    step_bytes.push_back(bytes / a.gen);
+  }
+  const double read_gbs = MachineReadGBs(threads);
+  const double prefill = Median(prefill_s), step = Median(decode_s), bytes = Median(step_bytes);
+  const double flops = 2.0 * static_cast<double>(acc.params_active) * a.prompt_len;
+  const double eff = bytes / step / 1e9;
+  nlohmann::json out = {
+      {"model", a.model},
+      {"threads", threads},
+      {"prompt_len", a.prompt_len},
+      {"gen", a.gen},
+      {"repeat", a.repeat},
+      {"prefill_tok_s", a.prompt_len / prefill},
+      {"prefill_gflops", flops / prefill / 1e9},
+      {"decode_tok_s", 1.0 / step},
+      {"decode_bytes_per_token", static_cast<int64_t>(bytes)},
+      {"decode_effective_gbs", eff},
+      {"machine_read_gbs", read_gbs},
+      {"decode_bandwidth_ratio", eff / read_gbs},
+  };
+  if (a.json) {
+    std::printf("%s\n", out.dump().c_str());
+    return 0;
+  }
+  std::printf("model %s, %d threads, medians of %d runs\n", a.model.c_str(), threads, a.repeat);
+  std::printf("prefill  %d tokens: %.1f tok/s, %.2f GFLOP/s in the linear layers (2 x %.3g active params/token)\n",
+              a.prompt_len, a.prompt_len / prefill, flops / prefill / 1e9,
+              static_cast<double>(acc.params_active));
+  std::printf("decode   %d steps: %.2f tok/s, %.1f ms/token\n", a.gen, 1.0 / step, step * 1e3);
+  std::printf("         bytes touched per token: %.3f MB (weights: %.3f MB fixed + chosen experts x %.3f MB; caches)\n",
+              bytes / 1e6, bm.fixed / 1e6, bm.per_expert / 1e6);
+  std::printf("         effective bandwidth %.2f GB/s vs machine read %.2f GB/s (%d threads): ratio %.3f\n",
+              eff, read_gbs, threads, eff / read_gbs);
+  return 0;
+}
+
+const CommandRegistrar kRegistrar{"bench", "prefill/decode speed, bytes per token, bandwidth ratio",
+                                  &RunBench};
+
+}  // namespace
+}  // namespace dsv4
