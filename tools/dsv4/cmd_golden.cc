@@ -108,7 +108,7 @@ Status RunGreedy(const Model& model, const json& c, const json& greedy, E2EResul
 
 // Compares a [rows, V] block with the golden file; prints the aggregate line; returns pass/fail.
 bool CheckFile(const std::string& label, const std::vector<float>& mine, const std::string& path,
-               int vocab, bool verbose) {
+               int vocab) {
   std::string err;
   const std::vector<float> ref = ReadF32File(path, &err);
   if (!err.empty() || ref.size() != mine.size()) {
@@ -119,10 +119,9 @@ bool CheckFile(const std::string& label, const std::vector<float>& mine, const s
   std::vector<RowMetrics> rows;
   for (size_t r = 0; r * vocab < ref.size(); ++r) {
     rows.push_back(CompareLogits(&mine[r * vocab], &ref[r * vocab], vocab));
-    if (verbose) {
-      std::printf("    row %3zu rel-L2 %.4f max-abs %.3f KL %.5f top1 %s\n", r, rows.back().rel_l2,
-                  rows.back().max_abs, rows.back().kl, rows.back().top1 ? "yes" : "no");
-    }
+    std::printf("    %s row %3zu  rel-L2 %.4f  max-abs %.3f  KL %.5f  top-1 %s\n", label.c_str(), r,
+                rows.back().rel_l2, rows.back().max_abs, rows.back().kl,
+                rows.back().top1 ? "same" : "differs");
   }
   const FileMetrics m = Aggregate(rows);
   std::string why;
@@ -204,10 +203,10 @@ int RunGolden(const std::vector<std::string>& args) {
   bool ok = true;
   std::printf("end to end (band: median rel-L2 <= 0.10, mean <= 0.12, top-1 >= 75%%, mean KL <= 0.06;\n"
               "             means without the single worst row)\n");
-  ok &= CheckFile("logits.f32", e2e.logits, a.case_dir + "/logits.f32", V, a.verbose);
-  ok &= CheckFile("mtp_logits.f32", e2e.mtp, a.case_dir + "/mtp_logits.f32", V, a.verbose);
+  ok &= CheckFile("logits.f32", e2e.logits, a.case_dir + "/logits.f32", V);
+  ok &= CheckFile("mtp_logits.f32", e2e.mtp, a.case_dir + "/mtp_logits.f32", V);
   if (!greedy.is_null()) {
-    ok &= CheckFile("greedy_logits.f32", e2e.greedy, a.case_dir + "/greedy_logits.f32", V, a.verbose);
+    ok &= CheckFile("greedy_logits.f32", e2e.greedy, a.case_dir + "/greedy_logits.f32", V);
   }
   {  // hidden.f32: per-layer streams at the last prompt position — informational (debug aid)
     std::string err;
