@@ -170,9 +170,13 @@ Status Model::RunBatch(std::span<const BatchItem> items, TraceSink* trace) const
   for (size_t i = 0; i < items.size(); ++i) {
     const Segment& seg = segments[0][i];
     ForwardResult* out = items[i].out;
-    out->logits.assign(config_.vocab_size, 0.0f);
-    Head(X.data() + static_cast<size_t>(seg.offset + seg.len - 1) * per_pos, weights_.hc_head,
-         weights_.norm, Trace{trace, ""}, out->logits.data());
+    const int first = items[i].all_logits ? 0 : seg.len - 1;
+    out->logits.assign(static_cast<size_t>(seg.len - first) * config_.vocab_size, 0.0f);
+    for (int r = first; r < seg.len; ++r) {
+      Head(X.data() + static_cast<size_t>(seg.offset + r) * per_pos, weights_.hc_head,
+           weights_.norm, Trace{r == seg.len - 1 ? trace : nullptr, ""},
+           out->logits.data() + static_cast<size_t>(r - first) * config_.vocab_size);
+    }
     out->streams.assign(X.begin() + seg.offset * per_pos, X.begin() + (seg.offset + seg.len) * per_pos);
     items[i].state->n_tokens += seg.len;
   }

@@ -28,7 +28,7 @@ struct ModelState {
 };
 
 struct ForwardResult {
-  std::vector<float> logits;   // [V] fp32, last position of the call
+  std::vector<float> logits;   // [V] fp32, last position of the call ([S, V] with all_logits)
   std::vector<float> streams;  // [S, hc, D] final HC streams of every position (the MTP input)
 };
 
@@ -37,6 +37,7 @@ struct BatchItem {
   std::span<const int32_t> tokens;  // at positions state->n_tokens..
   ModelState* state = nullptr;
   ForwardResult* out = nullptr;
+  bool all_logits = false;  // logits of every position (speculative verification), not just the last
 };
 
 // A run of rows of a batched activation that belongs to one sequence.

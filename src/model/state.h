@@ -23,6 +23,17 @@ struct CompressorState {
   void Reset();  // fresh sequence: values 0, scores -inf, no entries
 };
 
+// What a forward call of n tokens from position `pos` may change in a layer, saved so the call can
+// be undone (a rejected speculative draft): the ring slots it overwrites, the carries, the entry
+// counts. Cheap: O(n·head_dim + carry) no matter how long the context is.
+struct LayerSnapshot {
+  int64_t pos = 0;
+  int n = 0;
+  std::vector<float> ring_rows;  // [min(n, window), head_dim]
+  std::vector<float> cmp_kv, cmp_score, idx_kv, idx_score;
+  int64_t cmp_entries = 0, idx_entries = 0;
+};
+
 struct LayerState {
   int window = 0;            // ring size (sliding_window)
   int head_dim = 0;
@@ -33,6 +44,8 @@ struct LayerState {
   float* slot(int64_t pos) { return ring.data() + (pos % window) * head_dim; }
   const float* slot(int64_t pos) const { return ring.data() + (pos % window) * head_dim; }
   void Reset();
+  LayerSnapshot Snapshot(int64_t pos, int n) const;
+  void Restore(const LayerSnapshot& snap);
 };
 
 }  // namespace dsv4

@@ -51,6 +51,32 @@ Status Sequence::Append(std::span<const int32_t> tokens, std::vector<float>* log
   return Status::Ok();
 }
 
+Status Sequence::AppendAll(std::span<const int32_t> tokens, std::vector<float>* logits) {
+  DSV4_RETURN_IF_ERROR(Validate(tokens));
+  ForwardResult result;
+  const BatchItem item{tokens, &state_, &result, /*all_logits=*/true};
+  DSV4_RETURN_IF_ERROR(model_.ForwardBatch({&item, 1}));
+  Record(tokens, result);
+  *logits = std::move(result.logits);
+  return Status::Ok();
+}
+
+Sequence::Snapshot Sequence::TakeSnapshot(int n) const {
+  Snapshot s;
+  s.length = length();
+  s.n_tokens = state_.n_tokens;
+  s.mtp_streams = mtp_streams_.size();
+  for (const LayerState& l : state_.layers) s.layers.push_back(l.Snapshot(state_.n_tokens, n));
+  return s;
+}
+
+void Sequence::Restore(const Snapshot& s) {
+  for (size_t l = 0; l < s.layers.size(); ++l) state_.layers[l].Restore(s.layers[l]);
+  state_.n_tokens = s.n_tokens;
+  tokens_.resize(s.length);
+  mtp_streams_.resize(s.mtp_streams);
+}
+
 Status Sequence::AppendBatch(std::span<Sequence* const> seqs,
                              std::span<const std::span<const int32_t>> tokens,
                              std::vector<std::vector<float>>* logits) {

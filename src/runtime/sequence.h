@@ -39,6 +39,21 @@ class Sequence {
   // streams are pending, pairing position p with token p+1 (next_token for the last position).
   Status MtpLogits(int32_t next_token, std::vector<float>* logits, TraceSink* trace = nullptr);
 
+  // Appends tokens in one call and returns the logits of every one of them ([n, V]) — the
+  // verification step of speculative decoding.
+  Status AppendAll(std::span<const int32_t> tokens, std::vector<float>* logits);
+
+  // Undo support: Snapshot(n) before appending n tokens, Restore() afterwards returns the sequence
+  // exactly to the snapshot (caches, carries, tokens, pending MTP streams). MTP state is not
+  // rewound (MTP calls only consume positions that are already final).
+  struct Snapshot {
+    int64_t length = 0, n_tokens = 0;
+    size_t mtp_streams = 0;
+    std::vector<LayerSnapshot> layers;
+  };
+  Snapshot TakeSnapshot(int n) const;
+  void Restore(const Snapshot& snap);
+
   void Reset();
   int64_t length() const { return static_cast<int64_t>(tokens_.size()); }
   const std::vector<int32_t>& tokens() const { return tokens_; }
