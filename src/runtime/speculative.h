@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <vector>
 
@@ -19,10 +20,13 @@ struct SpeculativeStats {
   int64_t accepted = 0;    // drafts the main model confirmed
 };
 
-// `seq` must be fresh and created with SequenceOptions{.mtp = true}. Generates up to max_new tokens
-// (stopping after eos_id when >= 0) greedily.
+// Proposes the token after `next` (the token about to be fed). Default: the MTP block's argmax.
+using DraftFn = std::function<Result<int32_t>(Sequence& seq, int32_t next)>;
+
+// `seq` must be fresh and created with SequenceOptions{.mtp = true} (unless `draft` needs no MTP).
+// Generates up to max_new tokens (stopping after eos_id when >= 0) greedily.
 Result<std::vector<int32_t>> GreedySpeculative(Sequence& seq, std::span<const int32_t> prompt,
                                                int max_new, int32_t eos_id,
-                                               SpeculativeStats* stats);
+                                               SpeculativeStats* stats, DraftFn draft = nullptr);
 
 }  // namespace dsv4

@@ -47,6 +47,38 @@ TEST(Speculative, GreedyOutputEqualsPlainGreedy) {
   }
 }
 
+// The accept path: a draft oracle that knows the greedy continuation is always right, so every
+// draft is accepted, the output is unchanged and the main model runs about half as often.
+TEST(Speculative, AcceptedDraftsKeepTheOutputAndHalveMainCalls) {
+  auto model = Model::Load(std::string(DSV4_SHARED_DIR) + "/golden/flash-tiny/model");
+  ASSERT_TRUE(model.ok());
+  std::vector<int32_t> prompt = {5, 900, 17, 2048, 33};
+  const int n = 10;
+  const std::vector<int32_t> plain = PlainGreedy(**model, prompt, n);
+  Sequence seq(**model);
+  SpeculativeStats stats;
+  auto oracle = [&](Sequence& s, int32_t) -> Result<int32_t> {
+    const size_t at = static_cast<size_t>(s.length()) - prompt.size() + 1;  // index of the draft
+    return at < plain.size() ? plain[at] : 0;
+  };
+  auto spec = GreedySpeculative(seq, prompt, n, -1, &stats, oracle);
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  EXPECT_EQ(*spec, plain);
+  EXPECT_EQ(stats.accepted, stats.drafted);
+  EXPECT_LE(stats.main_calls, n / 2 + 1);
+  // A wrong oracle is always rejected and still changes nothing.
+  Sequence seq2(**model);
+  SpeculativeStats stats2;
+  auto wrong = [&](Sequence& s, int32_t) -> Result<int32_t> {
+    const size_t at = static_cast<size_t>(s.length()) - prompt.size() + 1;
+    return at < plain.size() ? (plain[at] + 1) % 2560 : 0;
+  };
+  auto spec2 = GreedySpeculative(seq2, prompt, n, -1, &stats2, wrong);
+  ASSERT_TRUE(spec2.ok());
+  EXPECT_EQ(*spec2, plain);
+  EXPECT_EQ(stats2.accepted, 0);
+}
+
 // Append two tokens, restore, append them again: identical logits and caches.
 TEST(Speculative, SnapshotRestoreIsExact) {
   auto model = Model::Load(std::string(DSV4_SHARED_DIR) + "/golden/pro-tiny/model");
