@@ -189,6 +189,7 @@ Status Tokenizer::Build(std::string_view json_text, std::string_view config_text
       added_.push_back({content, static_cast<int32_t>(id)});
       added_by_text_[content] = static_cast<int32_t>(id);
       added_max_len_ = std::max(added_max_len_, content.size());
+      added_first_byte_[static_cast<unsigned char>(content[0])] = true;
     }
     std::sort(added_.begin(), added_.end(), [](const Added& x, const Added& y) { return x.content < y.content; });
     // Pre-tokenizer: a Sequence (or a single step) of Split / ByteLevel.
@@ -242,14 +243,15 @@ Status Tokenizer::Build(std::string_view json_text, std::string_view config_text
   return Status::Ok();
 }
 
-void Tokenizer::EncodePiece(std::string_view piece, std::vector<int32_t>* out) const {
-  if (auto it = by_bytes_.find(std::string(piece)); it != by_bytes_.end()) {
+void Tokenizer::EncodePiece(std::string_view piece_view, std::vector<int32_t>* out) const {
+  const std::string piece(piece_view);
+  if (auto it = by_bytes_.find(piece); it != by_bytes_.end()) {
     out->push_back(it->second);  // whole piece is a token: no merges needed
     return;
   }
   {
     std::lock_guard<std::mutex> lock(cache_mu_);
-    if (auto it = cache_.find(std::string(piece)); it != cache_.end()) {
+    if (auto it = cache_.find(piece); it != cache_.end()) {
       out->insert(out->end(), it->second.begin(), it->second.end());
       return;
     }
@@ -273,7 +275,7 @@ void Tokenizer::EncodePiece(std::string_view piece, std::vector<int32_t>* out) c
   out->insert(out->end(), sym.begin(), sym.end());
   std::lock_guard<std::mutex> lock(cache_mu_);
   if (cache_.size() >= kCacheLimit) cache_.clear();
-  cache_.emplace(std::string(piece), std::move(sym));
+  cache_.emplace(piece, std::move(sym));
 }
 
 void Tokenizer::EncodeOrdinary(std::string_view text, std::vector<int32_t>* out) const {
@@ -293,6 +295,10 @@ Result<std::vector<int32_t>> Tokenizer::Encode(std::string_view text, bool parse
   std::vector<int32_t> out;
   size_t start = 0, i = 0;
   while (parse_special && !added_.empty() && i < text.size()) {
+    if (!added_first_byte_[static_cast<unsigned char>(text[i])]) {
+      ++i;
+      continue;
+    }
     // Longest added token starting at i (candidates share the first byte; the list is sorted).
     const Added* match = nullptr;
     auto it = std::lower_bound(added_.begin(), added_.end(), text.substr(i, 1),

@@ -55,6 +55,7 @@ class Tokenizer {
   std::vector<Added> added_;                             // sorted by content
   std::unordered_map<std::string, int32_t> added_by_text_;
   size_t added_max_len_ = 0;
+  bool added_first_byte_[256] = {};  // bytes that start some added token
   std::vector<std::unique_ptr<SplitRegex>> splits_;
   int32_t bos_id_ = -1, eos_id_ = -1;
   mutable std::mutex cache_mu_;

@@ -83,3 +83,46 @@ TEST(Tokenizer, MalformedFilesAreErrors) {
 
 }  // namespace
 }  // namespace dsv4
+
+namespace dsv4 {
+namespace {
+
+int Sh(const std::string& cmd) {
+  const int status = std::system(cmd.c_str());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+TEST(TokenizeCli, JsonlRoundTripAndErrors) {
+  const std::string bin = DSV4_BINARY, tok = std::string(DSV4_SHARED_DIR) + "/tokenizer";
+  const std::string dir = "/tmp/dsv4_tok_cli_" + std::to_string(getpid());
+  ASSERT_EQ(Sh("mkdir -p " + dir), 0);
+  {
+    std::ofstream in(dir + "/in.jsonl");
+    in << R"({"text": "Hello <｜User｜> world 123456"})" << "\n" << R"({"text": "中文 🙂"})" << "\n";
+  }
+  ASSERT_EQ(Sh(bin + " tokenize --tokenizer " + tok + " --jsonl " + dir + "/in.jsonl --out " + dir + "/ids.jsonl"), 0);
+  ASSERT_EQ(Sh(bin + " detokenize --tokenizer " + tok + " --jsonl " + dir + "/ids.jsonl --out " + dir + "/out.jsonl"), 0);
+  std::ifstream ids(dir + "/ids.jsonl"), out(dir + "/out.jsonl");
+  std::string line;
+  std::getline(ids, line);
+  const auto first = nlohmann::json::parse(line)["ids"].get<std::vector<int32_t>>();
+  EXPECT_EQ(first, *Tok().Encode("Hello <｜User｜> world 123456"));
+  std::getline(out, line);
+  EXPECT_EQ(nlohmann::json::parse(line)["text"], "Hello <｜User｜> world 123456");
+  std::getline(out, line);
+  EXPECT_EQ(nlohmann::json::parse(line)["text"], "中文 🙂");
+  {  // a malformed line and an out-of-range id are errors, not crashes
+    std::ofstream bad(dir + "/bad.jsonl");
+    bad << R"({"text": "ok"})" << "\n" << "{not json\n";
+    std::ofstream badids(dir + "/badids.jsonl");
+    badids << R"({"ids": [1, 2, 999999999]})" << "\n";
+  }
+  EXPECT_EQ(Sh(bin + " tokenize --tokenizer " + tok + " --jsonl " + dir + "/bad.jsonl --out " + dir + "/x 2>/dev/null"), 1);
+  EXPECT_EQ(Sh(bin + " detokenize --tokenizer " + tok + " --jsonl " + dir + "/badids.jsonl --out " + dir + "/x 2>/dev/null"), 1);
+  EXPECT_EQ(Sh(bin + " tokenize --tokenizer /nonexistent --text hi 2>/dev/null"), 1);
+  EXPECT_EQ(Sh(bin + " tokenize --text hi 2>/dev/null"), 2);
+  Sh("rm -rf " + dir);
+}
+
+}  // namespace
+}  // namespace dsv4
