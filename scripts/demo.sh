@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
-# The README's run command: sets everything up on a fresh machine and runs the main job.
+# The README's run command: on a fresh machine, installs everything, builds, writes the built-in
+# default model (random weights + the real DeepSeek tokenizer) and runs the main job on it: a chat
+# prompt through tokenizer → official chat encoding → prefill → decode → streaming detokenization.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 ./scripts/build.sh
-./build/dsv4 --help || true
+if ! ./build/dsv4 info --model models/default >/dev/null 2>&1 || [ ! -f models/default/tokenizer.json ]; then
+  ./build/dsv4 make-model --preset default --out models/default
+fi
+echo "== dsv4 run on the built-in default model (random weights: the text below is noise) =="
+./build/dsv4 run --model models/default --prompt "${1:-Hello! What can you do?}" -n 32 --seed 1

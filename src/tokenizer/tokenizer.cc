@@ -339,17 +339,37 @@ std::optional<int32_t> Tokenizer::TokenId(std::string_view token) const {
   return std::nullopt;
 }
 
+namespace {
+// Bytes that cannot be part of valid UTF-8 (a model can emit any token order) become U+FFFD, so
+// the stream is always valid UTF-8.
+std::string Sanitize(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size();) {
+    uint32_t cp;
+    const size_t n = DecodeUtf8(s, i, &cp);
+    if (n == 0) {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    } else {
+      out.append(s.substr(i, n));
+      i += n;
+    }
+  }
+  return out;
+}
+}  // namespace
+
 std::string StreamDecoder::Feed(int32_t id) {
   pending_ += tok_.TokenBytes(id);
   const size_t n = CompleteUtf8Prefix(pending_);
-  std::string out = pending_.substr(0, n);
+  std::string out = Sanitize(std::string_view(pending_).substr(0, n));
   pending_.erase(0, n);
   return out;
 }
 
 std::string StreamDecoder::Flush() {
-  std::string out;
-  out.swap(pending_);
+  std::string out = Sanitize(pending_);
+  pending_.clear();
   return out;
 }
 

@@ -74,6 +74,19 @@ TEST(Tokenizer, StreamDecoderNeverSplitsCharacters) {
   EXPECT_EQ(out, text);
 }
 
+// Random token orders (a random-weight model) can form invalid UTF-8: the stream shows U+FFFD instead.
+TEST(Tokenizer, StreamDecoderReplacesBytesThatCanNeverBeValid) {
+  StreamDecoder dec(Tok());
+  const auto lead = Tok().TokenId(std::string(1, '\xe4'));  // a lone 3-byte lead byte token
+  ASSERT_TRUE(lead.has_value());
+  std::string out = dec.Feed(*lead);
+  EXPECT_EQ(out, "");  // held back: it may still complete
+  out += dec.Feed(*Tok().TokenId("a"));
+  out += dec.Flush();
+  EXPECT_EQ(out, "\xEF\xBF\xBD" "a");
+  EXPECT_EQ(FindInvalidUtf8(out), std::string::npos);
+}
+
 TEST(Tokenizer, MalformedFilesAreErrors) {
   EXPECT_EQ(Tokenizer::FromJson("{").status().code(), StatusCode::kDataLoss);
   EXPECT_FALSE(Tokenizer::FromJson("{}").ok());
