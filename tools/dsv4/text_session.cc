@@ -71,6 +71,7 @@ Result<StreamResult> GenerateAndStream(TextSession& s, Sequence& seq,
     emit(deltas);
   };
   auto gen = Generate(seq, prompt_ids, options, ctx, [&](int32_t token) {
+    result.tokens.push_back(token);
     on_text(decoder.Feed(token));
     return true;
   });

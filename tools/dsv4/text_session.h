@@ -25,7 +25,8 @@ struct TextSession {
 
 struct StreamResult {
   GenerateStats stats;
-  std::string completion;  // the raw generated text (incl. the EOS text)
+  std::string completion;       // the generated text (incl. the EOS text)
+  std::vector<int32_t> tokens;  // the generated ids; the last one is not yet in the sequence
 };
 
 // Generates from `prompt_ids` on `seq`, streaming text. chat_mode: parse reasoning / content /
