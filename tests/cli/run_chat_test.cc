@@ -57,6 +57,22 @@ TEST_F(Cli, RunStreamsTextAndReportsSpeed) {
   EXPECT_EQ(raw.code, 0) << raw.text;
 }
 
+// Token ids in and out: runs a golden checkpoint (no tokenizer); greedy equals the golden argmax.
+TEST_F(Cli, RunOnAGoldenCheckpointWithTokenIds) {
+  const std::string g = std::string(DSV4_SHARED_DIR) + "/golden/short-prompt";
+  const Out o = Sh(Bin() + " run --model " + g + "/model --prompt-ids '[1572, 1736, 202]' -n 3 --temp 0 2>/dev/null");
+  ASSERT_EQ(o.code, 0) << o.text;
+  std::ifstream gf(g + "/greedy.json");
+  std::string greedy((std::istreambuf_iterator<char>(gf)), std::istreambuf_iterator<char>());
+  // The reference's own greedy continuation of this prompt starts 118, 1700, 1589.
+  EXPECT_NE(greedy.find("\"greedy_tokens\": [\n  118,\n  1700,\n  1589"), std::string::npos);
+  EXPECT_NE(o.text.find("[118,1700,1589]"), std::string::npos) << o.text;
+  const Out bad = Sh(Bin() + " run --model " + g + "/model --prompt-ids '[1, 99999]' -n 2");
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_NE(bad.text.find("outside the vocabulary"), std::string::npos) << bad.text;
+  EXPECT_EQ(Sh(Bin() + " run --model " + g + "/model --prompt-ids 'nope'").code, 2);
+}
+
 TEST_F(Cli, ChatKeepsTheSequenceBetweenTurns) {
   const Out o = Sh("printf 'first turn\\nsecond turn\\n/stats\\n/think\\nthird\\n/reset\\n/stats\\n/bogus\\n/quit\\n' | " +
                    Bin() + " chat --model " + dir_ + " -n 5 --seed 1");

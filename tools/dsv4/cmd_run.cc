@@ -16,7 +16,7 @@ namespace dsv4 {
 namespace {
 
 struct RunArgs {
-  std::string model, prompt, system;
+  std::string model, prompt, system, prompt_ids;
   bool has_prompt = false, think = false, raw = false;
   int n = 128, chunk = 512;
   int64_t ctx = 0;
@@ -31,6 +31,7 @@ bool Parse(const std::vector<std::string>& args, RunArgs* a) {
     if ((f == "--model" || f == "-m") && has) a->model = args[++i];
     else if ((f == "--prompt" || f == "-p") && has) a->prompt = args[++i], a->has_prompt = true;
     else if (f == "--system" && has) a->system = args[++i];
+    else if (f == "--prompt-ids" && has) a->prompt_ids = args[++i];
     else if (f == "-n" || f == "--n-predict") { if (!has) return false; a->n = static_cast<int>(num()); }
     else if (f == "--temp" && has) a->sampling.temperature = static_cast<float>(num());
     else if (f == "--top-p" && has) a->sampling.top_p = static_cast<float>(num());
@@ -43,17 +44,51 @@ bool Parse(const std::vector<std::string>& args, RunArgs* a) {
     else if (f == "--raw") a->raw = true;
     else return false;
   }
-  return !a->model.empty() && a->has_prompt;
+  return !a->model.empty() && (a->has_prompt != !a->prompt_ids.empty());
+}
+
+// --prompt-ids "[1, 2, 3]": token ids in, token ids out — runs any checkpoint, also those without a
+// tokenizer (the golden models).
+int RunIds(const RunArgs& a) {
+  std::vector<int32_t> prompt;
+  try {
+    prompt = nlohmann::json::parse(a.prompt_ids).get<std::vector<int32_t>>();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "dsv4 run: --prompt-ids must be a JSON array of token ids: %s\n", e.what());
+    return 2;
+  }
+  auto model = Model::Load(a.model, /*progress=*/true);
+  if (!model.ok()) {
+    std::fprintf(stderr, "dsv4 run: %s\n", model.status().ToString().c_str());
+    return 1;
+  }
+  const ModelConfig& cfg = (*model)->config();
+  GenerateOptions o{.sampling = a.sampling, .max_new_tokens = a.n, .prefill_chunk = a.chunk};
+  o.stop_token_ids = {cfg.eos_token_id};
+  Sequence seq(**model);
+  std::vector<int32_t> out;
+  auto r = Generate(seq, prompt, o, a.ctx > 0 ? a.ctx : cfg.max_position_embeddings, [&](int32_t t) {
+    out.push_back(t);
+    return true;
+  });
+  if (!r.ok()) {
+    std::fprintf(stderr, "dsv4 run: %s\n", r.status().message().c_str());
+    return 1;
+  }
+  std::printf("%s\n", nlohmann::json(out).dump().c_str());
+  PrintSpeed(StreamResult{*r, "", out});
+  return 0;
 }
 
 int RunRun(const std::vector<std::string>& args) {
   RunArgs a;
   if (!Parse(args, &a)) {
-    std::fprintf(stderr, "usage: dsv4 run --model DIR --prompt TEXT [-n N] [--temp T] [--top-p P] "
+    std::fprintf(stderr, "usage: dsv4 run --model DIR (--prompt TEXT | --prompt-ids JSON) [-n N] [--temp T] [--top-p P] "
                          "[--top-k K] [--seed S] [--think|--no-think] [--raw] [--system TEXT] "
                          "[--chunk N] [--ctx N]\n");
     return 2;
   }
+  if (!a.prompt_ids.empty()) return RunIds(a);
   if (a.prompt.empty()) {
     std::fprintf(stderr, "dsv4 run: the prompt is empty\n");
     return 2;
