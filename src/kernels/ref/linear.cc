@@ -6,6 +6,7 @@
 #include "base/check.h"
 #include "base/numeric.h"
 #include "kernels/kernels.h"
+#include "kernels/thread_pool.h"
 
 namespace dsv4 {
 namespace {
@@ -36,81 +37,91 @@ Fp8Weight Fp8Weight::Rows(int row0, int rows) const {
 
 void LinearFp8(const float* x, int m, const Fp8Weight& w, float* y) {
   const int k = w.k, kb = CeilDiv(k, kQuantBlock);
-  std::vector<float> xq, xs, row(k);
+  std::vector<float> xq, xs;
   QuantizeRows(x, m, k, &xq, &xs);
-  for (int n = 0; n < w.n; ++n) {
-    const uint8_t* codes = w.w + static_cast<size_t>(n) * k;
-    for (int i = 0; i < k; ++i) row[i] = E4M3ToFloat(codes[i]);
-    const uint8_t* ws = w.scale + static_cast<size_t>(n / kQuantBlock) * kb;
-    for (int r = 0; r < m; ++r) {
-      const float* q = xq.data() + static_cast<size_t>(r) * k;
-      float acc = 0.0f;
-      for (int b = 0; b < kb; ++b) {
-        float partial = 0.0f;
-        for (int i = b * kQuantBlock, e = std::min(k, i + kQuantBlock); i < e; ++i) partial += q[i] * row[i];
-        acc += partial * (xs[static_cast<size_t>(r) * kb + b] * E8M0ToFloat(ws[b]));
+  ThreadPool::Global().ParallelFor(w.n, [&](int n0, int n1) {  // output rows
+    std::vector<float> row(k);  // one decoded weight row per thread
+    for (int n = n0; n < n1; ++n) {
+      const uint8_t* codes = w.w + static_cast<size_t>(n) * k;
+      for (int i = 0; i < k; ++i) row[i] = E4M3ToFloat(codes[i]);
+      const uint8_t* ws = w.scale + static_cast<size_t>(n / kQuantBlock) * kb;
+      for (int r = 0; r < m; ++r) {
+        const float* q = xq.data() + static_cast<size_t>(r) * k;
+        float acc = 0.0f;
+        for (int b = 0; b < kb; ++b) {
+          float partial = 0.0f;
+          for (int i = b * kQuantBlock, e = std::min(k, i + kQuantBlock); i < e; ++i) partial += q[i] * row[i];
+          acc += partial * (xs[static_cast<size_t>(r) * kb + b] * E8M0ToFloat(ws[b]));
+        }
+        y[static_cast<size_t>(r) * w.n + n] = RoundBf16(acc);
       }
-      y[static_cast<size_t>(r) * w.n + n] = RoundBf16(acc);
     }
-  }
+  });
 }
 
 void LinearFp4(const float* x, int m, const Fp4Weight& w, float* y) {
   const int k = w.k, kb = CeilDiv(k, kQuantBlock), k32 = k / kFp4Block;
   DSV4_CHECK(k % kFp4Block == 0);
-  std::vector<float> xq, xs, row(k);
+  std::vector<float> xq, xs;
   QuantizeRows(x, m, k, &xq, &xs);
-  for (int n = 0; n < w.n; ++n) {
-    const uint8_t* packed = w.w + static_cast<size_t>(n) * (k / 2);
-    for (int i = 0; i < k / 2; ++i) {
-      row[2 * i] = E2M1ToFloat(packed[i] & 0xf);
-      row[2 * i + 1] = E2M1ToFloat(packed[i] >> 4);
-    }
-    const uint8_t* ws = w.scale + static_cast<size_t>(n) * k32;
-    for (int r = 0; r < m; ++r) {
-      const float* q = xq.data() + static_cast<size_t>(r) * k;
-      float acc = 0.0f;
-      for (int b = 0; b < k32; ++b) {
-        float partial = 0.0f;
-        for (int i = b * kFp4Block; i < (b + 1) * kFp4Block; ++i) partial += q[i] * row[i];
-        const float sx = xs[static_cast<size_t>(r) * kb + (b * kFp4Block) / kQuantBlock];
-        acc += partial * (sx * E8M0ToFloat(ws[b]));
+  ThreadPool::Global().ParallelFor(w.n, [&](int n0, int n1) {  // output rows
+    std::vector<float> row(k);  // one decoded weight row per thread
+    for (int n = n0; n < n1; ++n) {
+      const uint8_t* packed = w.w + static_cast<size_t>(n) * (k / 2);
+      for (int i = 0; i < k / 2; ++i) {
+        row[2 * i] = E2M1ToFloat(packed[i] & 0xf);
+        row[2 * i + 1] = E2M1ToFloat(packed[i] >> 4);
       }
-      y[static_cast<size_t>(r) * w.n + n] = RoundBf16(acc);
+      const uint8_t* ws = w.scale + static_cast<size_t>(n) * k32;
+      for (int r = 0; r < m; ++r) {
+        const float* q = xq.data() + static_cast<size_t>(r) * k;
+        float acc = 0.0f;
+        for (int b = 0; b < k32; ++b) {
+          float partial = 0.0f;
+          for (int i = b * kFp4Block; i < (b + 1) * kFp4Block; ++i) partial += q[i] * row[i];
+          const float sx = xs[static_cast<size_t>(r) * kb + (b * kFp4Block) / kQuantBlock];
+          acc += partial * (sx * E8M0ToFloat(ws[b]));
+        }
+        y[static_cast<size_t>(r) * w.n + n] = RoundBf16(acc);
+      }
     }
-  }
+  });
 }
 
 void LinearFp8AsBf16(const float* x, int m, const Fp8Weight& w, float* y) {
   const int k = w.k, kb = CeilDiv(k, kQuantBlock);
-  std::vector<float> row(k);
-  for (int n = 0; n < w.n; ++n) {
-    const uint8_t* codes = w.w + static_cast<size_t>(n) * k;
-    const uint8_t* ws = w.scale + static_cast<size_t>(n / kQuantBlock) * kb;
-    // e4m3 (3 mantissa bits) times a power of two is exact in bf16 (7 mantissa bits).
-    for (int i = 0; i < k; ++i) row[i] = RoundBf16(E4M3ToFloat(codes[i]) * E8M0ToFloat(ws[i / kQuantBlock]));
-    for (int r = 0; r < m; ++r) {
-      const float* xr = x + static_cast<size_t>(r) * k;
-      float acc = 0.0f;
-      for (int i = 0; i < k; ++i) acc += xr[i] * row[i];
-      y[static_cast<size_t>(r) * w.n + n] = RoundBf16(acc);
+  ThreadPool::Global().ParallelFor(w.n, [&](int n0, int n1) {  // output rows
+    std::vector<float> row(k);  // one decoded weight row per thread
+    for (int n = n0; n < n1; ++n) {
+      const uint8_t* codes = w.w + static_cast<size_t>(n) * k;
+      const uint8_t* ws = w.scale + static_cast<size_t>(n / kQuantBlock) * kb;
+      // e4m3 (3 mantissa bits) times a power of two is exact in bf16 (7 mantissa bits).
+      for (int i = 0; i < k; ++i) row[i] = RoundBf16(E4M3ToFloat(codes[i]) * E8M0ToFloat(ws[i / kQuantBlock]));
+      for (int r = 0; r < m; ++r) {
+        const float* xr = x + static_cast<size_t>(r) * k;
+        float acc = 0.0f;
+        for (int i = 0; i < k; ++i) acc += xr[i] * row[i];
+        y[static_cast<size_t>(r) * w.n + n] = RoundBf16(acc);
+      }
     }
-  }
+  });
 }
 
 void LinearBf16(const float* x, int m, const Bf16Weight& w, float* y, bool round_bf16) {
   const int k = w.k;
-  std::vector<float> row(k);
-  for (int n = 0; n < w.n; ++n) {
-    const uint16_t* src = w.w + static_cast<size_t>(n) * k;
-    for (int i = 0; i < k; ++i) row[i] = Bf16ToFloat(src[i]);
-    for (int r = 0; r < m; ++r) {
-      const float* xr = x + static_cast<size_t>(r) * k;
-      float acc = 0.0f;
-      for (int i = 0; i < k; ++i) acc += xr[i] * row[i];
-      y[static_cast<size_t>(r) * w.n + n] = round_bf16 ? RoundBf16(acc) : acc;
+  ThreadPool::Global().ParallelFor(w.n, [&](int n0, int n1) {  // output rows
+    std::vector<float> row(k);  // one decoded weight row per thread
+    for (int n = n0; n < n1; ++n) {
+      const uint16_t* src = w.w + static_cast<size_t>(n) * k;
+      for (int i = 0; i < k; ++i) row[i] = Bf16ToFloat(src[i]);
+      for (int r = 0; r < m; ++r) {
+        const float* xr = x + static_cast<size_t>(r) * k;
+        float acc = 0.0f;
+        for (int i = 0; i < k; ++i) acc += xr[i] * row[i];
+        y[static_cast<size_t>(r) * w.n + n] = round_bf16 ? RoundBf16(acc) : acc;
+      }
     }
-  }
+  });
 }
 
 }  // namespace dsv4
