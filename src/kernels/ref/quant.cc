@@ -1,6 +1,7 @@
 // Scalar reference: activation quantization and the FP8/FP4 simulation points (spec §7.2-7.3).
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "base/numeric.h"
 #include "kernels/kernels.h"
@@ -35,20 +36,20 @@ void QuantizeE2M1(const float* x, int k, int block, float* q, float* s) {
   QuantizeBlocks<RoundE2M1>(x, k, block, kE2M1Max, kFp4AmaxFloor, q, s);
 }
 
-void Fp8Sim(float* x, int k, int block) {
-  float scales[64];
-  float* s = k / block + 1 <= 64 ? scales : new float[k / block + 1];
-  QuantizeBlocks<RoundE4M3>(x, k, block, kE4M3Max, kActAmaxFloor, x, s);
+// Quantize → dequantize in place, bf16 out (the reference's QAT simulation points).
+template <float (*Round)(float)>
+void SimulateInPlace(float* x, int k, int block, float max_code, float amax_floor) {
+  std::vector<float> s((k + block - 1) / block);
+  QuantizeBlocks<Round>(x, k, block, max_code, amax_floor, x, s.data());
   for (int i = 0; i < k; ++i) x[i] = RoundBf16(x[i] * s[i / block]);
-  if (s != scales) delete[] s;
+}
+
+void Fp8Sim(float* x, int k, int block) {
+  SimulateInPlace<RoundE4M3>(x, k, block, kE4M3Max, kActAmaxFloor);
 }
 
 void Fp4Sim(float* x, int k, int block) {
-  float scales[64];
-  float* s = k / block + 1 <= 64 ? scales : new float[k / block + 1];
-  QuantizeBlocks<RoundE2M1>(x, k, block, kE2M1Max, kFp4AmaxFloor, x, s);
-  for (int i = 0; i < k; ++i) x[i] = RoundBf16(x[i] * s[i / block]);
-  if (s != scales) delete[] s;
+  SimulateInPlace<RoundE2M1>(x, k, block, kE2M1Max, kFp4AmaxFloor);
 }
 
 }  // namespace dsv4
