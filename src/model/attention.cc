@@ -5,6 +5,7 @@
 
 #include "base/numeric.h"
 #include "kernels/kernels.h"
+#include "kernels/thread_pool.h"
 #include "model/compressor.h"
 #include "model/indexer.h"
 
@@ -103,13 +104,15 @@ void AttendAndDerotate(const float* q, int S, int64_t start_pos,
                        float* o) {
   const int H = cfg.n_heads, hd = cfg.head_dim;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));  // no YaRN mscale
-  for (int s = 0; s < S; ++s) {
-    float* os = o + static_cast<size_t>(s) * H * hd;
-    SparseAttention(q + static_cast<size_t>(s) * H * hd, H, hd,
-                    rows.data() + static_cast<size_t>(s) * n_slots, n_slots, w.attn_sink.data(),
-                    scale, os);
-    rope.Apply(os, H, hd, start_pos + s, /*inverse=*/true);
-  }
+  ThreadPool::Global().ParallelFor(S, [&](int s0, int s1) {  // queries are independent
+    for (int s = s0; s < s1; ++s) {
+      float* os = o + static_cast<size_t>(s) * H * hd;
+      SparseAttention(q + static_cast<size_t>(s) * H * hd, H, hd,
+                      rows.data() + static_cast<size_t>(s) * n_slots, n_slots, w.attn_sink.data(),
+                      scale, os);
+      rope.Apply(os, H, hd, start_pos + s, /*inverse=*/true);
+    }
+  });
 }
 
 void OutputProjection(const float* o, int S, const AttentionWeights& w, const ModelConfig& cfg,
