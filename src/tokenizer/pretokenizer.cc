@@ -3,63 +3,101 @@
 
 #include <pcre2.h>
 
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "tokenizer/utf8.h"
+
 namespace dsv4 {
 namespace {
 
-// Unicode White_Space (what Oniguruma's \s matches): includes U+0085, excludes U+FEFF.
-constexpr const char* kWhiteSpace =
-    "\\t\\n\\x{0B}\\f\\r \\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}"
-    "\\x{205F}\\x{3000}";
+using json = nlohmann::json;
 
-// One match-data block per thread: PCRE2 match data is not shareable between threads.
-pcre2_match_data* ThreadMatchData() {
-  thread_local struct Holder {
-    pcre2_match_data* md = pcre2_match_data_create(4, nullptr);
-    ~Holder() { pcre2_match_data_free(md); }
-  } holder;
-  return holder.md;
+// HF's ByteLevel split (GPT-2), used when ByteLevel has use_regex=true.
+constexpr char kGpt2Pattern[] =
+    "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
+
+constexpr size_t kJitStackStart = 32 << 10;
+constexpr size_t kJitStackMax = 8 << 20;  // deep backtracking on long pieces
+
+// Per-thread match data and JIT stack: neither can be shared between threads.
+struct ThreadScratch {
+  pcre2_match_data* md = pcre2_match_data_create(1, nullptr);
+  pcre2_jit_stack* stack = pcre2_jit_stack_create(kJitStackStart, kJitStackMax, nullptr);
+  pcre2_match_context* ctx = [this] {
+    pcre2_match_context* c = pcre2_match_context_create(nullptr);
+    pcre2_jit_stack_assign(c, nullptr, stack);
+    return c;
+  }();
+  ~ThreadScratch() {
+    pcre2_match_context_free(ctx);
+    pcre2_jit_stack_free(stack);
+    pcre2_match_data_free(md);
+  }
+};
+
+ThreadScratch& Scratch() {
+  thread_local ThreadScratch scratch;
+  return scratch;
+}
+
+Result<SplitBehavior> ParseBehavior(const std::string& s) {
+  if (s == "Removed") return SplitBehavior::kRemoved;
+  if (s == "Isolated") return SplitBehavior::kIsolated;
+  if (s == "MergedWithPrevious") return SplitBehavior::kMergedWithPrevious;
+  if (s == "MergedWithNext") return SplitBehavior::kMergedWithNext;
+  if (s == "Contiguous") return SplitBehavior::kContiguous;
+  return InvalidArgument("Split behavior '" + s + "' is not one HF defines");
+}
+
+// Flattens nested Sequences into their steps.
+Status Flatten(const json& pre, std::vector<const json*>* out) {
+  if (!pre.is_object()) return InvalidArgument("pre_tokenizer entry is not an object");
+  if (pre.value("type", "") == "Sequence") {
+    for (const json& s : pre.at("pretokenizers")) DSV4_RETURN_IF_ERROR(Flatten(s, out));
+  } else {
+    out->push_back(&pre);
+  }
+  return Status::Ok();
 }
 
 }  // namespace
 
 std::string RewriteWhitespaceClasses(const std::string& p) {
   std::string out;
-  bool in_class = false;
   for (size_t i = 0; i < p.size(); ++i) {
-    const char c = p[i];
-    if (c == '\\' && i + 1 < p.size()) {
-      const char n = p[i + 1];
-      if (!in_class && (n == 's' || n == 'S')) {
-        out += n == 's' ? "[" : "[^";
-        out += kWhiteSpace;
-        out += "]";
+    if (p[i] == '\\' && i + 1 < p.size()) {
+      const char n = p[++i];
+      if (n == 's') {
+        out += "\\p{White_Space}";
+      } else if (n == 'S') {
+        out += "\\P{White_Space}";
       } else {
-        out += c;
+        out += '\\';
         out += n;
       }
-      ++i;
-      continue;
+    } else {
+      out += p[i];
     }
-    if (c == '[' && !in_class) in_class = true;
-    else if (c == ']' && in_class) in_class = false;
-    out += c;
   }
   return out;
 }
 
-Result<std::unique_ptr<SplitRegex>> SplitRegex::Compile(const std::string& pattern) {
-  const std::string rewritten = RewriteWhitespaceClasses(pattern);
+Result<std::unique_ptr<SplitRegex>> SplitRegex::Compile(const std::string& pattern,
+                                                        bool literal) {
+  const std::string source = literal ? pattern : RewriteWhitespaceClasses(pattern);
   int err = 0;
   PCRE2_SIZE offset = 0;
-  pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(rewritten.data()), rewritten.size(),
-                                   PCRE2_UTF | PCRE2_UCP | PCRE2_NO_UTF_CHECK, &err, &offset, nullptr);
+  const uint32_t options = PCRE2_UTF | PCRE2_UCP | (literal ? PCRE2_LITERAL : 0);
+  pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(source.data()), source.size(),
+                                   options, &err, &offset, nullptr);
   if (code == nullptr) {
     PCRE2_UCHAR msg[256];
     pcre2_get_error_message(err, msg, sizeof msg);
-    return InvalidArgument("pre-tokenizer regex '" + pattern + "' does not compile at offset " +
+    return InvalidArgument("pre-tokenizer pattern '" + pattern + "' does not compile at offset " +
                            std::to_string(offset) + ": " + reinterpret_cast<char*>(msg));
   }
-  pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);  // falls back to the interpreter when unavailable
+  pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);  // the interpreter serves when JIT is unavailable
   std::unique_ptr<SplitRegex> r(new SplitRegex);
   r->code_ = code;
   return r;
@@ -67,29 +105,158 @@ Result<std::unique_ptr<SplitRegex>> SplitRegex::Compile(const std::string& patte
 
 SplitRegex::~SplitRegex() { pcre2_code_free(static_cast<pcre2_code*>(code_)); }
 
-void SplitRegex::Split(std::string_view text, std::vector<std::string_view>* out) const {
+Status SplitRegex::FindAll(std::string_view text, std::vector<Match>* out) const {
   auto* code = static_cast<pcre2_code*>(code_);
-  pcre2_match_data* md = ThreadMatchData();
-  size_t start = 0, last = 0;
-  while (start <= text.size()) {
-    // The input was validated as UTF-8 once, up front.
-    const int rc = pcre2_match(code, reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(), start,
-                               PCRE2_NO_UTF_CHECK, md, nullptr);
-    if (rc < 0) break;
-    const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
-    const size_t b = ov[0], e = ov[1];
-    if (b > last) out->push_back(text.substr(last, b - last));
-    if (e > b) out->push_back(text.substr(b, e - b));
-    last = e;
-    if (e == b) {  // empty match: step one character forward
-      size_t next = e + 1;
-      while (next < text.size() && (static_cast<unsigned char>(text[next]) & 0xC0) == 0x80) ++next;
-      start = next;
-    } else {
-      start = e;
+  ThreadScratch& s = Scratch();
+  const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
+  bool have_last = false;
+  size_t last_end = 0;
+  for (size_t pos = 0; pos <= text.size();) {
+    // The text was validated as UTF-8 once, up front.
+    int rc = pcre2_match(code, subject, text.size(), pos, PCRE2_NO_UTF_CHECK, s.md, s.ctx);
+    if (rc == PCRE2_ERROR_JIT_STACKLIMIT) {
+      rc = pcre2_match(code, subject, text.size(), pos, PCRE2_NO_UTF_CHECK | PCRE2_NO_JIT, s.md,
+                       nullptr);
     }
+    if (rc == PCRE2_ERROR_NOMATCH) break;
+    if (rc < 0) {
+      PCRE2_UCHAR msg[256];
+      pcre2_get_error_message(rc, msg, sizeof msg);
+      return ResourceExhausted("pre-tokenizer regex failed on a piece of " +
+                               std::to_string(text.size()) +
+                               " bytes: " + reinterpret_cast<char*>(msg));
+    }
+    const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(s.md);
+    const size_t b = ov[0], e = ov[1];
+    if (b == e && have_last && e == last_end) {  // empty match adjacent to the last: step on
+      if (pos >= text.size()) break;
+      pos += ScanUtf8(text, pos).len;
+      continue;
+    }
+    out->push_back({b, e});
+    have_last = true;
+    last_end = pos = e;
   }
-  if (last < text.size()) out->push_back(text.substr(last));
+  return Status::Ok();
+}
+
+Status SplitByBehavior(std::string_view text, const SplitRegex& re, SplitBehavior behavior,
+                       bool invert, std::vector<std::string_view>* out) {
+  struct Span {
+    size_t begin, end;
+    bool is_match;
+  };
+  // Every match and every stretch between matches, in order (HF's Pattern::find_matches).
+  std::vector<SplitRegex::Match> found;
+  DSV4_RETURN_IF_ERROR(re.FindAll(text, &found));
+  std::vector<Span> spans;
+  size_t prev = 0;
+  for (const auto& m : found) {
+    if (prev != m.begin) spans.push_back({prev, m.begin, invert});
+    spans.push_back({m.begin, m.end, !invert});
+    prev = m.end;
+  }
+  if (prev != text.size() || text.empty()) spans.push_back({prev, text.size(), invert});
+  // The behaviors fold the spans into pieces; `is_match` then means "drop" (Removed only).
+  std::vector<Span> pieces;
+  bool prev_match = false;
+  auto fold = [&](bool extend, const Span& s, bool backwards) {
+    if (extend && !pieces.empty()) {
+      (backwards ? pieces.back().begin : pieces.back().end) = backwards ? s.begin : s.end;
+    } else {
+      pieces.push_back({s.begin, s.end, false});
+    }
+  };
+  switch (behavior) {
+    case SplitBehavior::kIsolated:
+      for (const Span& s : spans) pieces.push_back({s.begin, s.end, false});
+      break;
+    case SplitBehavior::kRemoved:
+      pieces = spans;
+      break;
+    case SplitBehavior::kContiguous:
+      for (const Span& s : spans) fold(s.is_match == prev_match, s, false), prev_match = s.is_match;
+      break;
+    case SplitBehavior::kMergedWithPrevious:
+      for (const Span& s : spans) fold(s.is_match && !prev_match, s, false), prev_match = s.is_match;
+      break;
+    case SplitBehavior::kMergedWithNext:
+      for (auto it = spans.rbegin(); it != spans.rend(); ++it) {
+        fold(it->is_match && !prev_match, *it, true), prev_match = it->is_match;
+      }
+      std::reverse(pieces.begin(), pieces.end());
+      break;
+  }
+  for (const Span& p : pieces) {
+    if (!p.is_match && p.end > p.begin) out->push_back(text.substr(p.begin, p.end - p.begin));
+  }
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<PreTokenizer>> PreTokenizer::FromJson(const json& pre) {
+  if (pre.is_null()) {
+    return Unimplemented("no pre_tokenizer: byte-level BPE needs a ByteLevel pre-tokenizer");
+  }
+  std::vector<const json*> steps;
+  DSV4_RETURN_IF_ERROR(Flatten(pre, &steps));
+  std::unique_ptr<PreTokenizer> p(new PreTokenizer);
+  for (size_t i = 0; i < steps.size(); ++i) {
+    DSV4_RETURN_IF_ERROR(p->AddStep(*steps[i], i + 1 == steps.size()));
+  }
+  if (steps.empty() || steps.back()->value("type", "") != "ByteLevel") {
+    return Unimplemented("the pre_tokenizer must end with ByteLevel (byte-level BPE)");
+  }
+  return p;
+}
+
+Status PreTokenizer::AddStep(const json& step, bool last) {
+  const std::string type = step.value("type", "");
+  Step s;
+  if (type == "ByteLevel") {
+    if (!last) return Unimplemented("a ByteLevel pre-tokenizer before other steps");
+    s.add_prefix_space = step.value("add_prefix_space", true);  // HF's defaults
+    if (step.value("use_regex", true)) {
+      DSV4_ASSIGN_OR_RETURN(s.re, SplitRegex::Compile(kGpt2Pattern, /*literal=*/false));
+    }
+  } else if (type == "Split") {
+    const json& pattern = step.at("pattern");
+    const bool literal = pattern.contains("String");
+    if (!literal && !pattern.contains("Regex")) {
+      return InvalidArgument("Split pattern " + pattern.dump() + " is neither Regex nor String");
+    }
+    const std::string text = pattern.at(literal ? "String" : "Regex").get<std::string>();
+    DSV4_ASSIGN_OR_RETURN(s.re, SplitRegex::Compile(text, literal));
+    DSV4_ASSIGN_OR_RETURN(s.behavior, ParseBehavior(step.at("behavior").get<std::string>()));
+    s.invert = step.value("invert", false);
+  } else {
+    return Unimplemented("pre-tokenizer type '" + type + "'");
+  }
+  steps_.push_back(std::move(s));
+  return Status::Ok();
+}
+
+Status PreTokenizer::Split(std::string_view text, std::deque<std::string>* arena,
+                           std::vector<std::string_view>* out) const {
+  std::vector<std::string_view> pieces, next;
+  if (!text.empty()) pieces.push_back(text);
+  for (const Step& step : steps_) {
+    next.clear();
+    for (std::string_view p : pieces) {
+      if (step.add_prefix_space && p.front() != ' ') {
+        std::string& spaced = arena->emplace_back(1, ' ');
+        spaced.append(p);
+        p = spaced;
+      }
+      if (step.re == nullptr) {
+        next.push_back(p);
+      } else {
+        DSV4_RETURN_IF_ERROR(SplitByBehavior(p, *step.re, step.behavior, step.invert, &next));
+      }
+    }
+    pieces.swap(next);
+  }
+  out->insert(out->end(), pieces.begin(), pieces.end());
+  return Status::Ok();
 }
 
 }  // namespace dsv4

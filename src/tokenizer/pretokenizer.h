@@ -1,11 +1,15 @@
-// The pre-tokenizer of HF `tokenizers` tokenizer.json files as DeepSeek uses them: a Sequence of
-// Split(Regex, Isolated) steps (each step runs on every piece of the previous one) followed by
-// ByteLevel (the byte→unicode mapping, applied by the BPE stage here). Regexes run on PCRE2 with
-// UTF + Unicode properties, JIT-compiled; `\s` is rewritten to Unicode White_Space as Oniguruma
-// (the engine HF uses) defines it.
+// The pre-tokenizer of HF `tokenizers` as byte-level BPE files use it: a Sequence (or one step) of
+//   Split {pattern: Regex | String, behavior, invert}  — each step runs on every piece of the last;
+//   ByteLevel {add_prefix_space, use_regex}            — the last step.
+// ByteLevel's byte→unicode mapping itself is folded into the BPE vocabulary (pieces stay raw
+// bytes); here it only adds the prefix space and the GPT-2 split when the file asks for them.
+// Regexes run on PCRE2 (UTF + Unicode properties, JIT). `\s`/`\S` are rewritten to Unicode
+// White_Space as Oniguruma (HF's engine) defines it: PCRE2's own `\s` lacks U+0085.
 #pragma once
 
+#include <deque>
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -14,19 +18,53 @@
 
 namespace dsv4 {
 
+enum class SplitBehavior { kRemoved, kIsolated, kMergedWithPrevious, kMergedWithNext, kContiguous };
+
 class SplitRegex {
  public:
-  static Result<std::unique_ptr<SplitRegex>> Compile(const std::string& pattern);
+  // literal: the pattern is a plain string (HF's `String` pattern), not a regex.
+  static Result<std::unique_ptr<SplitRegex>> Compile(const std::string& pattern, bool literal);
   ~SplitRegex();
-  // Isolated split: every match is a piece, and so is the text between matches.
-  void Split(std::string_view text, std::vector<std::string_view>* out) const;
+
+  struct Match {
+    size_t begin, end;
+  };
+  // All matches, as Oniguruma's find_iter returns them: left to right, an empty match right
+  // where the previous match ended is skipped.
+  Status FindAll(std::string_view text, std::vector<Match>* out) const;
 
  private:
   SplitRegex() = default;
   void* code_ = nullptr;  // pcre2_code*
 };
 
-// `\s` / `\S` outside character classes → explicit Unicode White_Space classes.
+// Splits `text` by `re` as HF's NormalizedString::split does; empty pieces are dropped.
+Status SplitByBehavior(std::string_view text, const SplitRegex& re, SplitBehavior behavior,
+                     bool invert, std::vector<std::string_view>* out);
+
+// `\s` / `\S` (inside or outside classes) → `\p{White_Space}` / `\P{White_Space}`.
 std::string RewriteWhitespaceClasses(const std::string& pattern);
+
+class PreTokenizer {
+ public:
+  // `pre` is the "pre_tokenizer" object of tokenizer.json.
+  static Result<std::unique_ptr<PreTokenizer>> FromJson(const nlohmann::json& pre);
+
+  // The pieces the BPE model sees, in order. They point into `text` or into `arena` (pieces
+  // that gained a prefix space).
+  Status Split(std::string_view text, std::deque<std::string>* arena,
+               std::vector<std::string_view>* out) const;
+
+ private:
+  struct Step {
+    std::unique_ptr<SplitRegex> re;  // null: no split (ByteLevel with use_regex=false)
+    SplitBehavior behavior = SplitBehavior::kIsolated;
+    bool invert = false;
+    bool add_prefix_space = false;  // ByteLevel: a piece not starting with ' ' gets one
+  };
+  Status AddStep(const nlohmann::json& step, bool last);
+
+  std::vector<Step> steps_;
+};
 
 }  // namespace dsv4
