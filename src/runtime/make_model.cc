@@ -1,9 +1,13 @@
 #include "runtime/make_model.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "base/numeric.h"
@@ -65,7 +69,7 @@ ModelConfig Small(int vocab) {
 
 ModelConfig FlashSlice() {
   ModelConfig c = BaseConfig();
-  c.vocab_size = 129280;
+  c.vocab_size = kDeepSeekVocab;
   c.dim = 4096;
   c.n_layers = 4;
   c.compress_ratios = {0, 0, 4, 128, 0};  // V4-Flash starts 0, 0, 4, 128
@@ -204,14 +208,58 @@ Status WriteText(const fs::path& path, const std::string& text) {
   return Status::Ok();
 }
 
+// Weights of an earlier make-model in `dir` (another shard count leaves other file names behind).
+Status RemoveOldWeights(const fs::path& dir) {
+  std::error_code ec;
+  for (const fs::directory_entry& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    const bool weights = name == "model.safetensors" || name == "model.safetensors.index.json" ||
+                         (name.starts_with("model-") && name.ends_with(".safetensors"));
+    if (weights) fs::remove(e.path(), ec);
+    if (ec) return InvalidArgument("cannot remove " + e.path().string() + ": " + ec.message());
+  }
+  if (ec) return InvalidArgument("cannot list " + dir.string() + ": " + ec.message());
+  return Status::Ok();
+}
+
+// Copies tokenizer.json (+ tokenizer_config.json when present) from `from`: a tokenizer.json path
+// or a directory holding one.
+Status CopyTokenizer(const fs::path& from, const fs::path& dir) {
+  const fs::path src_dir = fs::is_directory(from) ? from : from.parent_path();
+  const fs::path json = fs::is_directory(from) ? from / "tokenizer.json" : from;
+  if (!fs::is_regular_file(json)) {
+    return NotFound(json.string() + " not found (scripts/fetch-tokenizer.sh fetches the real one "
+                                    "into models/tokenizer)");
+  }
+  std::error_code ec;
+  fs::copy_file(json, dir / "tokenizer.json", fs::copy_options::overwrite_existing, ec);
+  const fs::path config = src_dir / "tokenizer_config.json";
+  if (!ec && fs::exists(config)) {
+    fs::copy_file(config, dir / "tokenizer_config.json", fs::copy_options::overwrite_existing, ec);
+  }
+  if (ec) return InvalidArgument("cannot copy the tokenizer from " + from.string() + ": " + ec.message());
+  return Status::Ok();
+}
+
 }  // namespace
 
 const std::vector<ModelPreset>& ModelPresets() {
   static const std::vector<ModelPreset> presets = {
-      {"default", "built-in default model: 4 layers (SWA, SWA, CSA, HCA) + MTP, D 256, the real 129280-token vocabulary", Small(129280), 1},
-      {"tiny", "as default with a 2048-token vocabulary (fast tests; no tokenizer)", Small(2048), 1},
-      {"flash-slice", "V4-Flash widths (D 4096, 64 heads, q_lora 1024, 8x1024 o-groups, indexer 64x128 top-512, expert 2048), 4 layers, 16 experts", FlashSlice(), 4},
-      {"pro-slice", "V4-Pro widths (D 7168, 128 heads, q_lora 1536, 16x1024 o-groups, indexer 64x128 top-1024, expert 3072), 4 layers, 16 experts", ProSlice(), 8},
+      {"default",
+       "built-in default model: 4 layers (SWA, SWA, CSA, HCA) + MTP, D 256, the real "
+       "129280-token vocabulary and tokenizer",
+       Small(kDeepSeekVocab), 1},
+      // No tokenizer: the real one's ids (special tokens up to 129279) do not fit 2048 rows.
+      {"tiny", "as default with a 2048-token vocabulary (fast tests; ids only, no tokenizer)",
+       Small(2048), 1},
+      {"flash-slice",
+       "V4-Flash widths (D 4096, 64 heads, q_lora 1024, 8x1024 o-groups, indexer 64x128 "
+       "top-512, expert 2048), 4 layers, 16 experts",
+       FlashSlice(), 4},
+      {"pro-slice",
+       "V4-Pro widths (D 7168, 128 heads, q_lora 1536, 16x1024 o-groups, indexer 64x128 "
+       "top-1024, expert 3072), 4 layers, 16 experts",
+       ProSlice(), 8},
   };
   return presets;
 }
@@ -223,15 +271,32 @@ const ModelPreset* FindPreset(const std::string& name) {
   return nullptr;
 }
 
+// A config number as the published configs write it: integers without a fraction (10000), other
+// values in their shortest form that reads back as the same float (1e-06, not 9.99999997e-07).
+nlohmann::ordered_json Num(float v) {
+  constexpr float kExactIntegers = 9007199254740992.0f;  // 2^53
+  if (v == std::floor(v) && std::fabs(v) < kExactIntegers) return static_cast<int64_t>(v);
+  for (int digits = 1;; ++digits) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.*g", digits, static_cast<double>(v));
+    const double shortest = std::strtod(buf, nullptr);
+    if (static_cast<float>(shortest) == v || digits >= 9) return shortest;
+  }
+}
+
 std::string ConfigJson(const ModelConfig& c) {
+  // The key set and order of the published V4-Flash config.json (expert_dtype only when not FP4:
+  // Flash omits it, and absent means FP4).
   nlohmann::ordered_json j = {
       {"architectures", {"DeepseekV4ForCausalLM"}},
       {"attention_bias", false},
       {"attention_dropout", 0.0},
       {"bos_token_id", c.bos_token_id},
       {"eos_token_id", c.eos_token_id},
-      {"expert_dtype", c.expert_fp4 ? "fp4" : "fp8"},
-      {"hc_eps", c.hc_eps},
+  };
+  if (!c.expert_fp4) j["expert_dtype"] = "fp8";
+  nlohmann::ordered_json rest = {
+      {"hc_eps", Num(c.hc_eps)},
       {"hc_mult", c.hc_mult},
       {"hc_sinkhorn_iters", c.hc_sinkhorn_iters},
       {"head_dim", c.head_dim},
@@ -259,21 +324,25 @@ std::string ConfigJson(const ModelConfig& c) {
       {"qk_rope_head_dim", c.rope_head_dim},
       {"quantization_config", {{"activation_scheme", "dynamic"}, {"fmt", "e4m3"}, {"quant_method", "fp8"},
                                {"scale_fmt", "ue8m0"}, {"weight_block_size", {128, 128}}}},
-      {"rms_norm_eps", c.norm_eps},
-      {"rope_scaling", {{"beta_fast", c.beta_fast}, {"beta_slow", c.beta_slow}, {"factor", c.rope_factor},
+      {"rms_norm_eps", Num(c.norm_eps)},
+      {"rope_scaling", {{"beta_fast", Num(c.beta_fast)}, {"beta_slow", Num(c.beta_slow)},
+                        {"factor", Num(c.rope_factor)},
                         {"original_max_position_embeddings", c.original_seq_len}, {"type", "yarn"}}},
-      {"rope_theta", c.rope_theta},
-      {"routed_scaling_factor", c.route_scale},
+      {"rope_theta", Num(c.rope_theta)},
+      {"routed_scaling_factor", Num(c.route_scale)},
       {"scoring_func", "sqrtsoftplus"},
       {"sliding_window", c.window_size},
-      {"swiglu_limit", c.swiglu_limit},
+      {"swiglu_limit", static_cast<double>(c.swiglu_limit)},  // 10.0, a Python float
       {"tie_word_embeddings", false},
       {"topk_method", "noaux_tc"},
       {"torch_dtype", "bfloat16"},
+      {"transformers_version", "4.57.1"},
+      {"use_cache", true},
       {"vocab_size", c.vocab_size},
-      {"compress_rope_theta", c.compress_rope_theta},
+      {"compress_rope_theta", Num(c.compress_rope_theta)},
       {"compress_ratios", c.compress_ratios},
   };
+  for (auto& [key, value] : rest.items()) j[key] = value;
   return j.dump(2) + "\n";
 }
 
@@ -284,6 +353,7 @@ Status MakeModel(const ModelConfig& config, const MakeModelOptions& o) {
   fs::create_directories(o.out_dir, ec);
   if (ec) return InvalidArgument("cannot create " + o.out_dir + ": " + ec.message());
   const fs::path dir(o.out_dir);
+  DSV4_RETURN_IF_ERROR(RemoveOldWeights(dir));
   DSV4_RETURN_IF_ERROR(WriteText(dir / "config.json", ConfigJson(config)));
 
   const std::vector<TensorSpec> specs = CheckpointTensors(config);
@@ -353,21 +423,12 @@ Status MakeModel(const ModelConfig& config, const MakeModelOptions& o) {
   }
   nlohmann::ordered_json card = {
       {"producer", "dsv4 make-model"},
+      {"preset", o.preset_name},
       {"random_weights", true},
       {"seed", o.seed},
       {"note", "random weights: generated text is noise; this model exists to exercise the engine"}};
-  DSV4_RETURN_IF_ERROR(WriteText(dir / "dsv4_model_card.json", card.dump(2) + "\n"));
-  if (!o.tokenizer_dir.empty()) {
-    for (const char* f : {"tokenizer.json", "tokenizer_config.json"}) {
-      const fs::path src = fs::path(o.tokenizer_dir) / f;
-      if (!fs::exists(src)) {
-        if (std::string(f) == "tokenizer.json") return NotFound(src.string() + " not found (run scripts/fetch-tokenizer.sh)");
-        continue;
-      }
-      fs::copy_file(src, dir / f, fs::copy_options::overwrite_existing, ec);
-      if (ec) return InvalidArgument("cannot copy " + src.string() + ": " + ec.message());
-    }
-  }
+  DSV4_RETURN_IF_ERROR(WriteText(dir / kModelCardFile, card.dump(2) + "\n"));
+  if (!o.tokenizer.empty()) DSV4_RETURN_IF_ERROR(CopyTokenizer(o.tokenizer, dir));
   return Status::Ok();
 }
 
