@@ -45,6 +45,15 @@ Status SplitMerge(const json& m, std::string* left, std::string* right) {
   return Status::Ok();
 }
 
+// splitmix64's finaliser: pair keys are far from uniform in their low bits.
+uint64_t MixKey(uint64_t h) {
+  h ^= h >> 30;
+  h *= 0xbf58476d1ce4e5b9ull;
+  h ^= h >> 27;
+  h *= 0x94d049bb133111ebull;
+  return h ^ (h >> 31);
+}
+
 }  // namespace
 
 Status BpeModel::Build(const json& model, std::vector<std::string>* text,
@@ -52,9 +61,13 @@ Status BpeModel::Build(const json& model, std::vector<std::string>* text,
   DSV4_RETURN_IF_ERROR(CheckUnsupportedOptions(model));
   ignore_merges_ = model.value("ignore_merges", false);
   fuse_unk_ = model.value("fuse_unk", false);
+  const json& vocab = model.at("vocab");
   std::unordered_map<std::string, int32_t> by_text;
+  std::unordered_map<std::string, int32_t> by_bytes;
+  by_text.reserve(vocab.size());
+  by_bytes.reserve(vocab.size());
   std::string raw;
-  for (const auto& [piece, id_json] : model.at("vocab").items()) {
+  for (const auto& [piece, id_json] : vocab.items()) {
     const int64_t id = id_json.get<int64_t>();
     if (id < 0 || id > kMaxTokenId) {
       return InvalidArgument("vocab entry '" + piece + "' has id " + std::to_string(id) +
@@ -68,11 +81,12 @@ Status BpeModel::Build(const json& model, std::vector<std::string>* text,
     by_text[piece] = static_cast<int32_t>(id);
     if (ByteLevelToBytes(piece, &raw)) {
       (*bytes)[id] = raw;
-      vocab_[raw] = static_cast<int32_t>(id);
+      by_bytes[raw] = static_cast<int32_t>(id);
     } else {
       (*bytes)[id] = piece;  // not byte-level: BPE can never produce it; decodes as its text
     }
   }
+  vocab_.Build({by_bytes.begin(), by_bytes.end()});
   for (int b = 0; b < 256; ++b) byte_id_[b] = IdOfBytes(std::string(1, static_cast<char>(b)));
   if (model.contains("unk_token") && model["unk_token"].is_string()) {
     auto it = by_text.find(model["unk_token"].get<std::string>());
@@ -82,6 +96,8 @@ Status BpeModel::Build(const json& model, std::vector<std::string>* text,
   const json& merges = model.at("merges");
   if (!merges.is_array()) return InvalidArgument("model.merges is not an array");
   std::string left, right;
+  std::unordered_map<uint64_t, MergeInfo> pairs;
+  pairs.reserve(merges.size());
   for (size_t rank = 0; rank < merges.size(); ++rank) {
     DSV4_RETURN_IF_ERROR(SplitMerge(merges[rank], &left, &right));
     auto a = by_text.find(left), b = by_text.find(right), ab = by_text.find(left + right);
@@ -90,20 +106,41 @@ Status BpeModel::Build(const json& model, std::vector<std::string>* text,
                              "') uses a token missing from the vocabulary");
     }
     // A pair listed twice keeps its last rank, as HF's HashMap collect does.
-    merges_.insert_or_assign(PairKey(a->second, b->second),
-                             MergeInfo{static_cast<int32_t>(rank), ab->second});
+    pairs.insert_or_assign(PairKey(a->second, b->second),
+                           MergeInfo{static_cast<int32_t>(rank), ab->second});
+  }
+  BuildMergeTable({pairs.begin(), pairs.end()});
+  merges_to_self_.assign(text->size(), false);
+  for (const auto& [raw, id] : by_bytes) {
+    const std::vector<int32_t> merged = Merge(raw);
+    merges_to_self_[id] = merged.size() == 1 && merged[0] == id;
   }
   return Status::Ok();
 }
 
 int32_t BpeModel::IdOfBytes(std::string_view bytes) const {
-  auto it = vocab_.find(bytes);
-  return it == vocab_.end() ? -1 : it->second;
+  return vocab_.Find(bytes);
+}
+
+void BpeModel::BuildMergeTable(const std::vector<std::pair<uint64_t, MergeInfo>>& merges) {
+  size_t cap = 16;
+  while (cap < 2 * merges.size()) cap *= 2;
+  merges_.assign(cap, MergeSlot{});
+  for (const auto& [key, info] : merges) {
+    size_t i = MixKey(key) & (cap - 1);
+    while (merges_[i].key != kEmptyKey) i = (i + 1) & (cap - 1);
+    merges_[i] = {key, info};
+  }
 }
 
 const BpeModel::MergeInfo* BpeModel::FindMerge(int32_t a, int32_t b) const {
-  auto it = merges_.find(PairKey(a, b));
-  return it == merges_.end() ? nullptr : &it->second;
+  const uint64_t key = PairKey(a, b);
+  const size_t mask = merges_.size() - 1;
+  for (size_t i = MixKey(key) & mask;; i = (i + 1) & mask) {
+    const MergeSlot& s = merges_[i];
+    if (s.key == key) return &s.info;
+    if (s.key == kEmptyKey) return nullptr;
+  }
 }
 
 std::vector<int32_t> BpeModel::InitialSymbols(std::string_view piece) const {
@@ -186,11 +223,9 @@ std::vector<int32_t> BpeModel::Merge(std::string_view piece) const {
 
 void BpeModel::Tokenize(std::string_view piece, std::vector<int32_t>* out) const {
   if (piece.empty()) return;
-  if (ignore_merges_) {
-    if (const int32_t whole = IdOfBytes(piece); whole >= 0) {
-      out->push_back(whole);
-      return;
-    }
+  if (const int32_t whole = IdOfBytes(piece); whole >= 0 && (ignore_merges_ || merges_to_self_[whole])) {
+    out->push_back(whole);
+    return;
   }
   const bool cacheable = piece.size() <= kCacheMaxPiece;
   if (cacheable) {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "tokenizer/flat_string_map.h"
 
 namespace dsv4 {
 
@@ -43,7 +44,6 @@ class BpeModel {
     using is_transparent = void;
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
-  using StringMap = std::unordered_map<std::string, int32_t, StringHash, std::equal_to<>>;
 
   static uint64_t PairKey(int32_t a, int32_t b) {
     return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
@@ -52,12 +52,22 @@ class BpeModel {
   // Initial symbols: one per byte; bytes without a vocabulary entry become unk or are dropped.
   std::vector<int32_t> InitialSymbols(std::string_view piece) const;
 
-  StringMap vocab_;  // raw bytes → id, byte-level entries only (the only ones BPE can produce)
-  std::unordered_map<uint64_t, MergeInfo> merges_;  // (left id, right id) → rank, merged id
+  FlatStringMap vocab_;  // raw bytes → id, byte-level entries only (the only ones BPE produces)
+  // (left id, right id) → rank, merged id: open addressing, power-of-two size, half full at most.
+  struct MergeSlot {
+    uint64_t key = kEmptyKey;
+    MergeInfo info{};
+  };
+  static constexpr uint64_t kEmptyKey = ~uint64_t{0};  // PairKey(-1, -1): ids are never negative
+  void BuildMergeTable(const std::vector<std::pair<uint64_t, MergeInfo>>& merges);
+  std::vector<MergeSlot> merges_;
   int32_t byte_id_[256];                            // single-byte tokens, -1 when absent
   int32_t unk_id_ = -1;
   bool fuse_unk_ = false;
   bool ignore_merges_ = false;  // a piece that is a vocabulary entry is one token, merges unused
+  // Entries whose own merge gives back just themselves (checked at load): such a piece needs no
+  // cache and no merge. Exact, unlike assuming it for every entry (merges may split one).
+  std::vector<bool> merges_to_self_;
 
   static constexpr size_t kCacheEntries = 1 << 16;  // cleared when full
   static constexpr size_t kCacheMaxPiece = 256;     // longer pieces are not cached

@@ -147,8 +147,20 @@ Status SplitByBehavior(std::string_view text, const SplitRegex& re, SplitBehavio
     bool is_match;
   };
   // Every match and every stretch between matches, in order (HF's Pattern::find_matches).
-  std::vector<SplitRegex::Match> found;
+  // Per-thread scratch: this function does not recurse, and pieces are hot.
+  thread_local std::vector<SplitRegex::Match> found;
+  found.clear();
   DSV4_RETURN_IF_ERROR(re.FindAll(text, &found));
+  if (behavior == SplitBehavior::kIsolated) {  // the common case: every span is a piece
+    size_t prev = 0;
+    for (const auto& m : found) {
+      if (prev != m.begin) out->push_back(text.substr(prev, m.begin - prev));
+      if (m.end > m.begin) out->push_back(text.substr(m.begin, m.end - m.begin));
+      prev = m.end;
+    }
+    if (prev < text.size()) out->push_back(text.substr(prev));
+    return Status::Ok();
+  }
   std::vector<Span> spans;
   size_t prev = 0;
   for (const auto& m : found) {
@@ -235,28 +247,35 @@ Status PreTokenizer::AddStep(const json& step, bool last) {
   return Status::Ok();
 }
 
-Status PreTokenizer::Split(std::string_view text, std::deque<std::string>* arena,
-                           std::vector<std::string_view>* out) const {
-  std::vector<std::string_view> pieces, next;
-  if (!text.empty()) pieces.push_back(text);
-  for (const Step& step : steps_) {
-    next.clear();
-    for (std::string_view p : pieces) {
-      if (step.add_prefix_space && p.front() != ' ') {
-        std::string& spaced = arena->emplace_back(1, ' ');
-        spaced.append(p);
-        p = spaced;
-      }
-      if (step.re == nullptr) {
-        next.push_back(p);
-      } else {
-        DSV4_RETURN_IF_ERROR(SplitByBehavior(p, *step.re, step.behavior, step.invert, &next));
-      }
-    }
-    pieces.swap(next);
+Status PreTokenizer::RunStep(size_t step, std::string_view piece, const Sink& sink,
+                             std::vector<std::vector<std::string_view>>* levels) const {
+  if (step == steps_.size()) {
+    sink(piece);
+    return Status::Ok();
   }
-  out->insert(out->end(), pieces.begin(), pieces.end());
+  const Step& st = steps_[step];
+  std::string spaced;
+  if (st.add_prefix_space && piece.front() != ' ') {
+    spaced.reserve(piece.size() + 1);
+    spaced.push_back(' ');
+    spaced.append(piece);
+    piece = spaced;
+  }
+  if (st.re == nullptr) return RunStep(step + 1, piece, sink, levels);
+  // This level's buffer stays untouched while deeper levels use theirs.
+  std::vector<std::string_view>& pieces = (*levels)[step];
+  pieces.clear();
+  DSV4_RETURN_IF_ERROR(SplitByBehavior(piece, *st.re, st.behavior, st.invert, &pieces));
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    DSV4_RETURN_IF_ERROR(RunStep(step + 1, pieces[i], sink, levels));
+  }
   return Status::Ok();
+}
+
+Status PreTokenizer::Split(std::string_view text, const Sink& sink) const {
+  if (text.empty()) return Status::Ok();
+  std::vector<std::vector<std::string_view>> levels(steps_.size());
+  return RunStep(0, text, sink, &levels);
 }
 
 }  // namespace dsv4

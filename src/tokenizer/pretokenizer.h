@@ -7,7 +7,7 @@
 // White_Space as Oniguruma (HF's engine) defines it: PCRE2's own `\s` lacks U+0085.
 #pragma once
 
-#include <deque>
+#include <functional>
 #include <memory>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
@@ -50,10 +50,11 @@ class PreTokenizer {
   // `pre` is the "pre_tokenizer" object of tokenizer.json.
   static Result<std::unique_ptr<PreTokenizer>> FromJson(const nlohmann::json& pre);
 
-  // The pieces the BPE model sees, in order. They point into `text` or into `arena` (pieces
-  // that gained a prefix space).
-  Status Split(std::string_view text, std::deque<std::string>* arena,
-               std::vector<std::string_view>* out) const;
+  // Hands the pieces the BPE model sees to `sink`, in order. A piece is only valid during the
+  // call (it may be a temporary that gained a prefix space). Depth-first: no step materialises
+  // the pieces of the whole text.
+  using Sink = std::function<void(std::string_view piece)>;
+  Status Split(std::string_view text, const Sink& sink) const;
 
  private:
   struct Step {
@@ -63,6 +64,8 @@ class PreTokenizer {
     bool add_prefix_space = false;  // ByteLevel: a piece not starting with ' ' gets one
   };
   Status AddStep(const nlohmann::json& step, bool last);
+  Status RunStep(size_t step, std::string_view piece, const Sink& sink,
+                 std::vector<std::vector<std::string_view>>* levels) const;
 
   std::vector<Step> steps_;
 };

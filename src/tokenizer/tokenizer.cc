@@ -1,6 +1,5 @@
 #include "tokenizer/tokenizer.h"
 
-#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -153,11 +152,7 @@ Status Tokenizer::ReadConfig(std::string_view config_text) {
 }
 
 Status Tokenizer::EncodeOrdinary(std::string_view text, std::vector<int32_t>* out) const {
-  std::deque<std::string> arena;
-  std::vector<std::string_view> pieces;
-  DSV4_RETURN_IF_ERROR(pre_->Split(text, &arena, &pieces));
-  for (std::string_view p : pieces) bpe_.Tokenize(p, out);
-  return Status::Ok();
+  return pre_->Split(text, [this, out](std::string_view piece) { bpe_.Tokenize(piece, out); });
 }
 
 Result<std::vector<int32_t>> Tokenizer::Encode(std::string_view text, bool parse_special) const {
