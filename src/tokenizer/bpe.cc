@@ -177,21 +177,25 @@ std::vector<int32_t> BpeModel::MergeReference(std::string_view piece) const {
 }
 
 std::vector<int32_t> BpeModel::Merge(std::string_view piece) const {
-  std::vector<int32_t> id = InitialSymbols(piece);
+  struct Candidate {
+    int32_t rank, pos, new_id;
+  };
+  // Per-thread buffers: a miss of the piece cache should not cost five allocations.
+  thread_local std::vector<int32_t> id, prev, next;
+  thread_local std::vector<Candidate> heap;
+  id = InitialSymbols(piece);
   const int32_t n = static_cast<int32_t>(id.size());
   if (n < 2) return id;
   // Symbols form a doubly linked list over their original positions; a merged symbol keeps the
   // left position, the right one is unlinked (id -1).
-  std::vector<int32_t> prev(n), next(n);
+  prev.resize(n);
+  next.resize(n);
   for (int32_t i = 0; i < n; ++i) prev[i] = i - 1, next[i] = i + 1 < n ? i + 1 : -1;
-  struct Candidate {
-    int32_t rank, pos, new_id;
-  };
   // Min-heap on (rank, pos): the lowest rank first, the leftmost on ties (HF's order).
   auto later = [](const Candidate& x, const Candidate& y) {
     return x.rank != y.rank ? x.rank > y.rank : x.pos > y.pos;
   };
-  std::vector<Candidate> heap;
+  heap.clear();
   auto push = [&](int32_t pos) {
     if (pos < 0 || next[pos] < 0) return;
     if (const MergeInfo* m = FindMerge(id[pos], id[next[pos]])) {

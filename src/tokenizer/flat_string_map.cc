@@ -1,5 +1,6 @@
 #include "tokenizer/flat_string_map.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace dsv4 {
@@ -30,17 +31,19 @@ void FlatStringMap::Build(const std::vector<std::pair<std::string, int32_t>>& en
   slots_.assign(cap, Slot{});
   keys_.clear();
   size_ = entries.size();
+  max_length_ = 0;
   for (const auto& [key, id] : entries) {
     const uint64_t h = Hash(key);
     size_t i = h & (cap - 1);
     while (slots_[i].id >= 0) i = (i + 1) & (cap - 1);
     slots_[i] = {h, static_cast<uint32_t>(keys_.size()), static_cast<uint32_t>(key.size()), id};
     keys_ += key;
+    max_length_ = std::max(max_length_, key.size());
   }
 }
 
 int32_t FlatStringMap::Find(std::string_view key) const {
-  if (slots_.empty()) return -1;
+  if (slots_.empty() || key.size() > max_length_) return -1;
   const uint64_t h = Hash(key);
   const size_t mask = slots_.size() - 1;
   for (size_t i = h & mask;; i = (i + 1) & mask) {

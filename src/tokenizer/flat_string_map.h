@@ -30,6 +30,7 @@ class FlatStringMap {
   std::vector<Slot> slots_;  // power-of-two size, at most half full
   std::string keys_;
   size_t size_ = 0;
+  size_t max_length_ = 0;  // longer keys are absent without hashing them
 };
 
 }  // namespace dsv4

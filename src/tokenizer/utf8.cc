@@ -69,17 +69,19 @@ size_t CompleteUtf8Prefix(std::string_view s) {
 }
 
 std::string Utf8Lossy(std::string_view s) {
+  size_t bad = FindInvalidUtf8(s);
+  if (bad == std::string_view::npos) return std::string(s);
   std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size();) {
-    const Utf8Step st = ScanUtf8(s, i);
-    if (st.valid) {
-      out.append(s.data() + i, st.len);
-    } else {
-      out += kReplacement;
-    }
-    i += st.len;
+  out.reserve(s.size() + 8);
+  size_t i = 0;
+  while (bad != std::string_view::npos) {
+    out.append(s.data() + i, bad - i);  // the valid run before the invalid subpart
+    out += kReplacement;
+    i = bad + ScanUtf8(s, bad).len;
+    const size_t next = FindInvalidUtf8(s.substr(i));
+    bad = next == std::string_view::npos ? next : i + next;
   }
+  out.append(s.data() + i, s.size() - i);
   return out;
 }
 
