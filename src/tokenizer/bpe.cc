@@ -10,7 +10,7 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr int64_t kMaxTokenId = int64_t{1} << 24;  // far above any real vocabulary; bounds memory
+constexpr int64_t kMaxTokenId = int64_t{1} << 21;  // above any real vocabulary (~2M); bounds memory
 
 Status CheckUnsupportedOptions(const json& model) {
   if (model.contains("dropout") && !model["dropout"].is_null() && model["dropout"].get<double>() > 0) {
@@ -71,7 +71,7 @@ Status BpeModel::Build(const json& model, std::vector<std::string>* text,
     const int64_t id = id_json.get<int64_t>();
     if (id < 0 || id > kMaxTokenId) {
       return InvalidArgument("vocab entry '" + piece + "' has id " + std::to_string(id) +
-                             ", outside [0, 2^24]");
+                             ", outside [0, 2^21]");
     }
     if (static_cast<size_t>(id) >= text->size()) {
       text->resize(id + 1);

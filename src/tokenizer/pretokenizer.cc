@@ -88,7 +88,8 @@ Result<std::unique_ptr<SplitRegex>> SplitRegex::Compile(const std::string& patte
   const std::string source = literal ? pattern : RewriteWhitespaceClasses(pattern);
   int err = 0;
   PCRE2_SIZE offset = 0;
-  const uint32_t options = PCRE2_UTF | PCRE2_UCP | (literal ? PCRE2_LITERAL : 0);
+  // PCRE2_LITERAL admits no UCP (a literal has no classes to widen).
+  const uint32_t options = PCRE2_UTF | (literal ? PCRE2_LITERAL : PCRE2_UCP);
   pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(source.data()), source.size(),
                                    options, &err, &offset, nullptr);
   if (code == nullptr) {

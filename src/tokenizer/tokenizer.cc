@@ -97,7 +97,7 @@ Status Tokenizer::Build(std::string_view json_text, std::string_view config_text
 }
 
 Status Tokenizer::BuildAddedTokens(const json& added) {
-  constexpr int64_t kMaxAddedId = int64_t{1} << 24;
+  constexpr int64_t kMaxAddedId = int64_t{1} << 21;  // as for the vocabulary (bpe.cc)
   for (const json& a : added) {
     AddedToken t;
     const int64_t id = a.at("id").get<int64_t>();

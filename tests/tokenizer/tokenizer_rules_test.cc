@@ -115,8 +115,9 @@ TEST(ByteLevelRules, PrefixSpaceAndGpt2Split) {
 }
 
 std::vector<std::string> SplitWith(const std::string& text, const std::string& pattern,
-                                   SplitBehavior behavior, bool invert = false) {
-  auto re = SplitRegex::Compile(pattern, /*literal=*/false);
+                                   SplitBehavior behavior, bool invert = false,
+                                   bool literal = false) {
+  auto re = SplitRegex::Compile(pattern, literal);
   EXPECT_TRUE(re.ok());
   std::vector<std::string_view> pieces;
   EXPECT_TRUE(SplitByBehavior(text, **re, behavior, invert, &pieces).ok());
@@ -137,6 +138,8 @@ TEST(SplitRules, EveryBehaviour) {
   EXPECT_EQ(SplitWith(t, "-", SplitBehavior::kContiguous),
             (V{"the", "-", "final", "--", "countdown"}));
   EXPECT_EQ(SplitWith(t, "-", SplitBehavior::kRemoved, /*invert=*/true), (V{"-", "-", "-"}));
+  // A String pattern is literal text.
+  EXPECT_EQ(SplitWith("a.b", ".", SplitBehavior::kRemoved, false, /*literal=*/true), (V{"a", "b"}));
   // Empty matches never produce empty pieces, and never loop.
   EXPECT_EQ(SplitWith("ab", "x*", SplitBehavior::kIsolated), (V{"a", "b"}));
 }
@@ -218,6 +221,21 @@ TEST(TokenizerFiles, MalformedFilesAreErrors) {
   EXPECT_FALSE(broken("added_tokens", {{{"content", "x"}}}).ok());  // no id
   EXPECT_EQ(Tokenizer::Load("/nonexistent").status().code(), StatusCode::kNotFound);
   EXPECT_TRUE(Tokenizer::Load(testing::SharedTokenizerDir() + "/tokenizer.json").ok());
+}
+
+// The fuzz seeds are valid files of the shapes the fuzzer should start from.
+TEST(TokenizerFiles, FuzzSeedsLoad) {
+  const std::string dir = std::string(DSV4_SOURCE_DIR) + "/fuzz/seeds/tokenizer_json_fuzz";
+  for (const char* name : {"bytes.json", "gpt2_style.json"}) {
+    std::ifstream in(dir + "/" + name);
+    const std::string text((std::istreambuf_iterator<char>(in)), {});
+    auto t = Tokenizer::FromJson(text);
+    ASSERT_TRUE(t.ok()) << name << ": " << t.status().ToString();
+    auto ids = (*t)->Encode("hello <｜User｜>-1234");
+    ASSERT_TRUE(ids.ok());
+    EXPECT_EQ((*t)->Decode(*ids), std::string(name) == "bytes.json" ? "hello <｜User｜>-1234"
+                                                                   : " hello <｜User｜>-1234");
+  }
 }
 
 }  // namespace

@@ -63,6 +63,10 @@ int MapLines(const Args& a, const char* cmd, Result<json> (*line_fn)(const Token
     }
     out << r->dump(-1, ' ', false, json::error_handler_t::replace) << '\n';
   }
+  if (!out.flush()) {
+    std::fprintf(stderr, "dsv4 %s: writing %s failed\n", cmd, a.out.c_str());
+    return 1;
+  }
   return 0;
 }
 
