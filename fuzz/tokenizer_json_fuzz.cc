@@ -13,8 +13,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto tok = dsv4::Tokenizer::FromJson(text);
   if (!tok.ok()) return 0;
   const dsv4::Tokenizer& t = **tok;
-  for (const char* s : {"Hello, world 1234567 -x- <mask> hello", "<｜User｜>x 中文 🙂\u0085 ", "\xff",
-                        ""}) {
+  for (const char* s :
+       {"Hello, world 1234567 -x- <mask> hello", "<｜User｜>x 中文 🙂\u0085 ", "\xff", ""}) {
     for (bool parse_special : {true, false}) {
       auto ids = t.Encode(s, parse_special);
       if (!ids.ok()) continue;

@@ -55,8 +55,8 @@ class AddedVocabulary {
 
   std::vector<AddedToken> tokens_;
   std::unordered_map<std::string, int32_t> index_;  // content → index into tokens_
-  std::unique_ptr<Trie> non_normalized_;  // tokens with normalized=false
-  std::unique_ptr<Trie> normalized_;      // tokens with normalized=true
+  std::unique_ptr<Trie> non_normalized_;            // tokens with normalized=false
+  std::unique_ptr<Trie> normalized_;                // tokens with normalized=true
 };
 
 }  // namespace dsv4

@@ -13,7 +13,8 @@ using json = nlohmann::json;
 constexpr int64_t kMaxTokenId = int64_t{1} << 21;  // above any real vocabulary (~2M); bounds memory
 
 Status CheckUnsupportedOptions(const json& model) {
-  if (model.contains("dropout") && !model["dropout"].is_null() && model["dropout"].get<double>() > 0) {
+  if (model.contains("dropout") && !model["dropout"].is_null() &&
+      model["dropout"].get<double>() > 0) {
     return Unimplemented("BPE dropout is random; a deterministic engine does not support it");
   }
   for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix"}) {
@@ -39,7 +40,8 @@ Status SplitMerge(const json& m, std::string* left, std::string* right) {
     *right = s.substr(sp + 1);
     return Status::Ok();
   }
-  if (!m.is_array() || m.size() != 2) return InvalidArgument("merge " + m.dump() + " is not a pair");
+  if (!m.is_array() || m.size() != 2)
+    return InvalidArgument("merge " + m.dump() + " is not a pair");
   *left = m.at(0).get<std::string>();
   *right = m.at(1).get<std::string>();
   return Status::Ok();
@@ -118,9 +120,7 @@ Status BpeModel::Build(const json& model, std::vector<std::string>* text,
   return Status::Ok();
 }
 
-int32_t BpeModel::IdOfBytes(std::string_view bytes) const {
-  return vocab_.Find(bytes);
-}
+int32_t BpeModel::IdOfBytes(std::string_view bytes) const { return vocab_.Find(bytes); }
 
 void BpeModel::BuildMergeTable(const std::vector<std::pair<uint64_t, MergeInfo>>& merges) {
   size_t cap = 16;
@@ -227,7 +227,8 @@ std::vector<int32_t> BpeModel::Merge(std::string_view piece) const {
 
 void BpeModel::Tokenize(std::string_view piece, std::vector<int32_t>* out) const {
   if (piece.empty()) return;
-  if (const int32_t whole = IdOfBytes(piece); whole >= 0 && (ignore_merges_ || merges_to_self_[whole])) {
+  if (const int32_t whole = IdOfBytes(piece);
+      whole >= 0 && (ignore_merges_ || merges_to_self_[whole])) {
     out->push_back(whole);
     return;
   }

@@ -61,7 +61,7 @@ class BpeModel {
   static constexpr uint64_t kEmptyKey = ~uint64_t{0};  // PairKey(-1, -1): ids are never negative
   void BuildMergeTable(const std::vector<std::pair<uint64_t, MergeInfo>>& merges);
   std::vector<MergeSlot> merges_;
-  int32_t byte_id_[256];                            // single-byte tokens, -1 when absent
+  int32_t byte_id_[256];  // single-byte tokens, -1 when absent
   int32_t unk_id_ = -1;
   bool fuse_unk_ = false;
   bool ignore_merges_ = false;  // a piece that is a vocabulary entry is one token, merges unused

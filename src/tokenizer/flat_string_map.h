@@ -23,7 +23,7 @@ class FlatStringMap {
     uint64_t hash = 0;
     uint32_t offset = 0;  // into keys_
     uint32_t length = 0;
-    int32_t id = -1;      // -1: empty slot
+    int32_t id = -1;  // -1: empty slot
   };
   static uint64_t Hash(std::string_view s);
 

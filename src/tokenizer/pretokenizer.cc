@@ -83,8 +83,7 @@ std::string RewriteWhitespaceClasses(const std::string& p) {
   return out;
 }
 
-Result<std::unique_ptr<SplitRegex>> SplitRegex::Compile(const std::string& pattern,
-                                                        bool literal) {
+Result<std::unique_ptr<SplitRegex>> SplitRegex::Compile(const std::string& pattern, bool literal) {
   const std::string source = literal ? pattern : RewriteWhitespaceClasses(pattern);
   int err = 0;
   PCRE2_SIZE offset = 0;
@@ -191,7 +190,8 @@ Status SplitByBehavior(std::string_view text, const SplitRegex& re, SplitBehavio
       for (const Span& s : spans) fold(s.is_match == prev_match, s, false), prev_match = s.is_match;
       break;
     case SplitBehavior::kMergedWithPrevious:
-      for (const Span& s : spans) fold(s.is_match && !prev_match, s, false), prev_match = s.is_match;
+      for (const Span& s : spans)
+        fold(s.is_match && !prev_match, s, false), prev_match = s.is_match;
       break;
     case SplitBehavior::kMergedWithNext:
       for (auto it = spans.rbegin(); it != spans.rend(); ++it) {

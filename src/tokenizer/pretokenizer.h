@@ -40,7 +40,7 @@ class SplitRegex {
 
 // Splits `text` by `re` as HF's NormalizedString::split does; empty pieces are dropped.
 Status SplitByBehavior(std::string_view text, const SplitRegex& re, SplitBehavior behavior,
-                     bool invert, std::vector<std::string_view>* out);
+                       bool invert, std::vector<std::string_view>* out);
 
 // `\s` / `\S` (inside or outside classes) → `\p{White_Space}` / `\P{White_Space}`.
 std::string RewriteWhitespaceClasses(const std::string& pattern);

@@ -50,8 +50,8 @@ class Tokenizer {
   bool IsSpecial(int32_t id) const;
 
   int vocab_size() const { return static_cast<int>(bytes_.size()); }  // highest id + 1
-  int32_t bos_id() const { return bos_id_; }                            // -1 when unknown
-  int32_t eos_id() const { return eos_id_; }                            // -1 when unknown
+  int32_t bos_id() const { return bos_id_; }                          // -1 when unknown
+  int32_t eos_id() const { return eos_id_; }                          // -1 when unknown
 
   // The BPE stage alone (tests compare its fast merge with the plain twin).
   const BpeModel& bpe() const { return bpe_; }

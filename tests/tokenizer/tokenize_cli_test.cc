@@ -45,8 +45,8 @@ TEST_F(TokenizeCli, JsonlRoundTripOfReferenceCases) {
   ASSERT_EQ(Run("tokenize --tokenizer " + tok_ + " --jsonl " + Path("in.jsonl") + " --out " +
                 Path("ids.jsonl")),
             0);
-  ASSERT_EQ(Run("detokenize --tokenizer " + tok_ + "/tokenizer.json --jsonl " +
-                Path("ids.jsonl") + " --out " + Path("out.jsonl")),
+  ASSERT_EQ(Run("detokenize --tokenizer " + tok_ + "/tokenizer.json --jsonl " + Path("ids.jsonl") +
+                " --out " + Path("out.jsonl")),
             0);
   std::ifstream ids(Path("ids.jsonl")), out(Path("out.jsonl"));
   std::string id_line, text_line;
@@ -72,24 +72,32 @@ TEST_F(TokenizeCli, TextAndIdsFlags) {
 
 TEST_F(TokenizeCli, BadInputIsAnErrorNamingTheLine) {
   {
-    std::ofstream(Path("bad.jsonl")) << R"({"text": "ok"})" << "\n{not json\n";
-    std::ofstream(Path("badutf8.jsonl")) << R"({"text": "ok"})" << "\n"
+    std::ofstream(Path("bad.jsonl")) << R"({"text": "ok"})"
+                                     << "\n{not json\n";
+    std::ofstream(Path("badutf8.jsonl")) << R"({"text": "ok"})"
+                                         << "\n"
                                          << "{\"text\": \"\xff\"}\n";
-    std::ofstream(Path("badids.jsonl")) << R"({"ids": [1, 2]})" << "\n"
-                                        << R"({"ids": [1, 2, 999999999]})" << "\n";
-    std::ofstream(Path("notext.jsonl")) << R"({"ids": [1]})" << "\n";
+    std::ofstream(Path("badids.jsonl")) << R"({"ids": [1, 2]})"
+                                        << "\n"
+                                        << R"({"ids": [1, 2, 999999999]})"
+                                        << "\n";
+    std::ofstream(Path("notext.jsonl")) << R"({"ids": [1]})"
+                                        << "\n";
   }
   const std::string err = Path("err.txt");
-  EXPECT_EQ(Run("tokenize --tokenizer " + tok_ + " --jsonl " + Path("bad.jsonl") + " --out " +
-                    Path("x"), err),
+  EXPECT_EQ(
+      Run("tokenize --tokenizer " + tok_ + " --jsonl " + Path("bad.jsonl") + " --out " + Path("x"),
+          err),
+      1);
+  EXPECT_NE(ReadAll(err).find("line 2"), std::string::npos) << ReadAll(err);
+  EXPECT_EQ(Run("tokenize --tokenizer " + tok_ + " --jsonl " + Path("badutf8.jsonl") + " --out " +
+                    Path("x"),
+                err),
             1);
   EXPECT_NE(ReadAll(err).find("line 2"), std::string::npos) << ReadAll(err);
-  EXPECT_EQ(Run("tokenize --tokenizer " + tok_ + " --jsonl " + Path("badutf8.jsonl") +
-                    " --out " + Path("x"), err),
-            1);
-  EXPECT_NE(ReadAll(err).find("line 2"), std::string::npos) << ReadAll(err);
-  EXPECT_EQ(Run("detokenize --tokenizer " + tok_ + " --jsonl " + Path("badids.jsonl") +
-                    " --out " + Path("x"), err),
+  EXPECT_EQ(Run("detokenize --tokenizer " + tok_ + " --jsonl " + Path("badids.jsonl") + " --out " +
+                    Path("x"),
+                err),
             1);
   EXPECT_NE(ReadAll(err).find("line 2"), std::string::npos) << ReadAll(err);
   EXPECT_EQ(Run("tokenize --tokenizer " + tok_ + " --jsonl " + Path("notext.jsonl") + " --out " +
@@ -99,8 +107,7 @@ TEST_F(TokenizeCli, BadInputIsAnErrorNamingTheLine) {
   EXPECT_EQ(Run("detokenize --tokenizer " + tok_ + " --ids '[1,'"), 1);
   EXPECT_EQ(Run("tokenize --tokenizer /nonexistent --text hi", err), 1);
   EXPECT_NE(ReadAll(err).find("/nonexistent"), std::string::npos);
-  EXPECT_EQ(Run("tokenize --tokenizer " + tok_ + " --jsonl /nonexistent.jsonl --out " +
-                Path("x")),
+  EXPECT_EQ(Run("tokenize --tokenizer " + tok_ + " --jsonl /nonexistent.jsonl --out " + Path("x")),
             1);
   EXPECT_EQ(Run("tokenize --text hi"), 2);  // usage
   EXPECT_EQ(Run("detokenize --tokenizer " + tok_), 2);

@@ -20,9 +20,8 @@ json SmallModel() {
   for (int b = 0; b < 256; ++b) vocab[BytesToByteLevel(std::string(1, char(b)))] = b;
   const char* merged[] = {"he", "ll", "hell", "hello", "Ġhello"};
   for (int i = 0; i < 5; ++i) vocab[merged[i]] = 256 + i;
-  return {{"type", "BPE"},
-          {"vocab", vocab},
-          {"merges", {"h e", "l l", "he ll", "hell o", "Ġ hello"}}};
+  return {
+      {"type", "BPE"}, {"vocab", vocab}, {"merges", {"h e", "l l", "he ll", "hell o", "Ġ hello"}}};
 }
 
 json ByteLevelStep(bool add_prefix_space, bool use_regex) {
@@ -40,7 +39,7 @@ std::unique_ptr<Tokenizer> Small(json added, json pre = ByteLevelStep(false, fal
 }
 
 json Added(const std::string& content, int id, json flags = json::object()) {
-  json a = {{"id", id},         {"content", content}, {"single_word", false}, {"lstrip", false},
+  json a = {{"id", id},        {"content", content},  {"single_word", false}, {"lstrip", false},
             {"rstrip", false}, {"normalized", false}, {"special", true}};
   for (auto& [k, v] : flags.items()) a[k] = v;
   return a;
@@ -62,7 +61,8 @@ constexpr int32_t kMask = 300;
 
 // HF's own added_vocabulary tests (test_lstrip_unicode_space), without the lowercase normalizer.
 TEST(AddedTokenRules, LstripRstripSwallowUnicodeWhiteSpace) {
-  auto t = Small({Added("<mask>", kMask, {{"lstrip", true}, {"rstrip", true}, {"single_word", true}})});
+  auto t =
+      Small({Added("<mask>", kMask, {{"lstrip", true}, {"rstrip", true}, {"single_word", true}})});
   EXPECT_EQ(*t->Encode("Hi <mask> there\t<mask>\t<mask>\u2000"),
             Cat({Bytes("Hi"), {kMask}, {'t', 256 /*he*/, 'r', 'e'}, {kMask, kMask}}));
 }
@@ -184,13 +184,13 @@ TEST(Bpe, LongPiecesAreFastAndRoundTrip) {
 }
 
 TEST(Utf8, LossyMatchesRust) {
-  EXPECT_EQ(Utf8Lossy("a\xF0\x9F\x98"), "a\uFFFD");            // truncated: one U+FFFD
-  EXPECT_EQ(Utf8Lossy("\xE0\x80"), "\uFFFD\uFFFD");             // bad second byte
-  EXPECT_EQ(Utf8Lossy("\xED\xA0\x80z"), "\uFFFD\uFFFD\uFFFDz");  // surrogate
+  EXPECT_EQ(Utf8Lossy("a\xF0\x9F\x98"), "a\uFFFD");                      // truncated: one U+FFFD
+  EXPECT_EQ(Utf8Lossy("\xE0\x80"), "\uFFFD\uFFFD");                      // bad second byte
+  EXPECT_EQ(Utf8Lossy("\xED\xA0\x80z"), "\uFFFD\uFFFD\uFFFDz");          // surrogate
   EXPECT_EQ(Utf8Lossy("\xF4\x90\x80\x80"), "\uFFFD\uFFFD\uFFFD\uFFFD");  // > U+10FFFF
   EXPECT_EQ(Utf8Lossy("\xE4\xB8\xAD"), "\u4E2D");
-  EXPECT_EQ(CompleteUtf8Prefix("a\xF0\x9F"), 1u);   // may still complete
-  EXPECT_EQ(CompleteUtf8Prefix("a\xF0\x41"), 3u);   // can never complete: not held
+  EXPECT_EQ(CompleteUtf8Prefix("a\xF0\x9F"), 1u);  // may still complete
+  EXPECT_EQ(CompleteUtf8Prefix("a\xF0\x41"), 3u);  // can never complete: not held
   EXPECT_EQ(CompleteUtf8Prefix("a\xC3\xA9"), 3u);
   EXPECT_EQ(CompleteUtf8Prefix("\x80\x80\x80\x80"), 4u);
 }
@@ -212,8 +212,9 @@ TEST(TokenizerFiles, MalformedFilesAreErrors) {
   };
   EXPECT_EQ(broken("decoder", nullptr).code(), StatusCode::kUnimplemented);
   EXPECT_EQ(broken("normalizer", {{"type", "NFC"}}).code(), StatusCode::kUnimplemented);
-  EXPECT_EQ(broken("pre_tokenizer", {{"type", "Split"}, {"pattern", {{"Regex", "("}}},
-                                     {"behavior", "Isolated"}}).code(),
+  EXPECT_EQ(broken("pre_tokenizer",
+                   {{"type", "Split"}, {"pattern", {{"Regex", "("}}}, {"behavior", "Isolated"}})
+                .code(),
             StatusCode::kInvalidArgument);
   json bad_merge = SmallModel();
   bad_merge["merges"].push_back("x yz");
@@ -234,7 +235,7 @@ TEST(TokenizerFiles, FuzzSeedsLoad) {
     auto ids = (*t)->Encode("hello <｜User｜>-1234");
     ASSERT_TRUE(ids.ok());
     EXPECT_EQ((*t)->Decode(*ids), std::string(name) == "bytes.json" ? "hello <｜User｜>-1234"
-                                                                   : " hello <｜User｜>-1234");
+                                                                    : " hello <｜User｜>-1234");
   }
 }
 

@@ -115,7 +115,9 @@ TEST(Tokenizer, DecodeShowsInvalidBytesAsReplacementCharacters) {
   const int32_t b8 = *Tok().TokenId(BytesToByteLevel("\xb8"));
   const int32_t a = *Tok().TokenId("a");
   // As Rust's from_utf8_lossy: one U+FFFD per maximal invalid subpart.
-  EXPECT_EQ(Tok().Decode(std::vector<int32_t>{e4, b8, a}), "\xEF\xBF\xBD" "a");
+  EXPECT_EQ(Tok().Decode(std::vector<int32_t>{e4, b8, a}),
+            "\xEF\xBF\xBD"
+            "a");
   EXPECT_EQ(Tok().Decode(std::vector<int32_t>{b8, b8}), "\xEF\xBF\xBD\xEF\xBF\xBD");
   EXPECT_EQ(Tok().Decode(std::vector<int32_t>{-1, 1 << 30, a}), "a");  // unknown ids skipped
 }
@@ -163,8 +165,8 @@ TEST(StreamDecoder, RandomIdsGiveValidTextEqualToDecode) {
     std::vector<int32_t> ids;
     for (int i = 0; i < 12; ++i) {
       // Mostly single-byte tokens so that partial and impossible sequences are common.
-      const int32_t id = rng() % 3 ? Tok().bpe().IdOfBytes(std::string(1, char(byte_token(rng))))
-                                   : any(rng);
+      const int32_t id =
+          rng() % 3 ? Tok().bpe().IdOfBytes(std::string(1, char(byte_token(rng)))) : any(rng);
       ids.push_back(id);
     }
     StreamDecoder dec(Tok());

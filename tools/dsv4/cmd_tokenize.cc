@@ -1,6 +1,7 @@
 // dsv4 tokenize / dsv4 detokenize: the checkpoint's tokenizer from the command line.
-//   dsv4 tokenize   --tokenizer PATH (--text S | --jsonl IN --out OUT)   {"text":...} → {"ids":[...]}
-//   dsv4 detokenize --tokenizer PATH (--ids "[1,2]" | --jsonl IN --out OUT) {"ids":[...]} → {"text":...}
+//   dsv4 tokenize   --tokenizer PATH (--text S | --jsonl IN --out OUT)   {"text":...} →
+//   {"ids":[...]} dsv4 detokenize --tokenizer PATH (--ids "[1,2]" | --jsonl IN --out OUT)
+//   {"ids":[...]} → {"text":...}
 // Special-token strings are recognised; no BOS is added.
 #include <cstdio>
 #include <fstream>
@@ -24,12 +25,18 @@ struct Args {
 bool Parse(const std::vector<std::string>& args, Args* a) {
   for (size_t i = 0; i + 1 < args.size(); i += 2) {
     const std::string& f = args[i];
-    if (f == "--tokenizer") a->tokenizer = args[i + 1];
-    else if (f == "--text") a->text = args[i + 1], a->has_text = true;
-    else if (f == "--ids") a->ids = args[i + 1];
-    else if (f == "--jsonl") a->jsonl = args[i + 1];
-    else if (f == "--out") a->out = args[i + 1];
-    else return false;
+    if (f == "--tokenizer")
+      a->tokenizer = args[i + 1];
+    else if (f == "--text")
+      a->text = args[i + 1], a->has_text = true;
+    else if (f == "--ids")
+      a->ids = args[i + 1];
+    else if (f == "--jsonl")
+      a->jsonl = args[i + 1];
+    else if (f == "--out")
+      a->out = args[i + 1];
+    else
+      return false;
   }
   return args.size() % 2 == 0 && !a->tokenizer.empty();
 }
@@ -53,12 +60,14 @@ int MapLines(const Args& a, const char* cmd, Result<json> (*line_fn)(const Token
     try {
       j = json::parse(line);
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "dsv4 %s: %s line %d: not JSON: %s\n", cmd, a.jsonl.c_str(), n, e.what());
+      std::fprintf(stderr, "dsv4 %s: %s line %d: not JSON: %s\n", cmd, a.jsonl.c_str(), n,
+                   e.what());
       return 1;
     }
     auto r = line_fn(tok, j);
     if (!r.ok()) {
-      std::fprintf(stderr, "dsv4 %s: %s line %d: %s\n", cmd, a.jsonl.c_str(), n, r.status().message().c_str());
+      std::fprintf(stderr, "dsv4 %s: %s line %d: %s\n", cmd, a.jsonl.c_str(), n,
+                   r.status().message().c_str());
       return 1;
     }
     out << r->dump(-1, ' ', false, json::error_handler_t::replace) << '\n';
@@ -113,10 +122,13 @@ int Run(const std::vector<std::string>& args, bool encode) {
   }
   if (!a.jsonl.empty()) {
     if (encode) return MapLines(a, cmd, EncodeLine, **tok);
-    return MapLines(a, cmd, [](const Tokenizer& t, const json& j) -> Result<json> {
-      DSV4_ASSIGN_OR_RETURN(auto ids, CheckIds(t, j.contains("ids") ? j["ids"] : json()));
-      return json{{"text", t.Decode(ids)}};
-    }, **tok);
+    return MapLines(
+        a, cmd,
+        [](const Tokenizer& t, const json& j) -> Result<json> {
+          DSV4_ASSIGN_OR_RETURN(auto ids, CheckIds(t, j.contains("ids") ? j["ids"] : json()));
+          return json{{"text", t.Decode(ids)}};
+        },
+        **tok);
   }
   if (encode) {
     auto ids = (*tok)->Encode(a.text);
@@ -148,7 +160,8 @@ int Run(const std::vector<std::string>& args, bool encode) {
 int RunTokenize(const std::vector<std::string>& args) { return Run(args, true); }
 int RunDetokenize(const std::vector<std::string>& args) { return Run(args, false); }
 
-const CommandRegistrar kTokenize{"tokenize", "text -> token ids with the checkpoint's tokenizer", &RunTokenize};
+const CommandRegistrar kTokenize{"tokenize", "text -> token ids with the checkpoint's tokenizer",
+                                 &RunTokenize};
 const CommandRegistrar kDetokenize{"detokenize", "token ids -> text", &RunDetokenize};
 
 }  // namespace
