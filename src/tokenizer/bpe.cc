@@ -10,7 +10,7 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr int64_t kMaxTokenId = int64_t{1} << 21;  // above any real vocabulary (~2M); bounds memory
+constexpr uint64_t kMaxTokenId = uint64_t{1} << 21;
 
 Status CheckUnsupportedOptions(const json& model) {
   if (model.contains("dropout") && !model["dropout"].is_null() &&
@@ -58,6 +58,14 @@ uint64_t MixKey(uint64_t h) {
 
 }  // namespace
 
+Result<int32_t> ReadTokenId(const json& v, const std::string& what) {
+  // Reading a float or a negative number as an integer would be undefined or wrong: check first.
+  if (!v.is_number_unsigned() || v.get<uint64_t>() > kMaxTokenId) {
+    return InvalidArgument(what + " has id " + v.dump() + ", not an integer in [0, 2^21]");
+  }
+  return static_cast<int32_t>(v.get<uint64_t>());
+}
+
 Status BpeModel::Build(const json& model, std::vector<std::string>* text,
                        std::vector<std::string>* bytes) {
   DSV4_RETURN_IF_ERROR(CheckUnsupportedOptions(model));
@@ -70,11 +78,7 @@ Status BpeModel::Build(const json& model, std::vector<std::string>* text,
   by_bytes.reserve(vocab.size());
   std::string raw;
   for (const auto& [piece, id_json] : vocab.items()) {
-    const int64_t id = id_json.get<int64_t>();
-    if (id < 0 || id > kMaxTokenId) {
-      return InvalidArgument("vocab entry '" + piece + "' has id " + std::to_string(id) +
-                             ", outside [0, 2^21]");
-    }
+    DSV4_ASSIGN_OR_RETURN(const int32_t id, ReadTokenId(id_json, "vocab entry '" + piece + "'"));
     if (static_cast<size_t>(id) >= text->size()) {
       text->resize(id + 1);
       bytes->resize(id + 1);

@@ -16,6 +16,10 @@
 
 namespace dsv4 {
 
+// A token id from tokenizer.json: an integer in [0, 2^21] (far above any real vocabulary; bounds
+// the memory a file can make us allocate). `what` names the entry in the error.
+Result<int32_t> ReadTokenId(const nlohmann::json& v, const std::string& what);
+
 class BpeModel {
  public:
   // `model` is the "model" object of tokenizer.json (type BPE). Fills id → token text and

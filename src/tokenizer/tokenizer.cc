@@ -97,21 +97,17 @@ Status Tokenizer::Build(std::string_view json_text, std::string_view config_text
 }
 
 Status Tokenizer::BuildAddedTokens(const json& added) {
-  constexpr int64_t kMaxAddedId = int64_t{1} << 21;  // as for the vocabulary (bpe.cc)
   for (const json& a : added) {
     AddedToken t;
-    const int64_t id = a.at("id").get<int64_t>();
     t.content = a.at("content").get<std::string>();
-    if (id < 0 || id > kMaxAddedId) {
-      return InvalidArgument("added token '" + t.content + "' has id " + std::to_string(id));
-    }
-    t.id = static_cast<int32_t>(id);
+    DSV4_ASSIGN_OR_RETURN(t.id, ReadTokenId(a.at("id"), "added token '" + t.content + "'"));
+    const size_t id = static_cast<size_t>(t.id);
     t.single_word = a.value("single_word", false);
     t.lstrip = a.value("lstrip", false);
     t.rstrip = a.value("rstrip", false);
     t.normalized = a.value("normalized", true);
     t.special = a.value("special", false);
-    if (static_cast<size_t>(id) >= text_.size()) {
+    if (id >= text_.size()) {
       text_.resize(id + 1);
       bytes_.resize(id + 1);
     }
@@ -120,7 +116,7 @@ Status Tokenizer::BuildAddedTokens(const json& added) {
     // bytes when all are in the alphabet ("<think>"), else keeps the text ("<｜User｜>").
     if (!ByteLevelToBytes(t.content, &bytes_[id])) bytes_[id] = t.content;
     if (t.special) {
-      if (special_.size() <= static_cast<size_t>(id)) special_.resize(id + 1);
+      if (special_.size() <= id) special_.resize(id + 1);
       special_[id] = true;
     }
     added_by_text_[t.content] = t.id;

@@ -220,6 +220,9 @@ TEST(TokenizerFiles, MalformedFilesAreErrors) {
   bad_merge["merges"].push_back("x yz");
   EXPECT_FALSE(broken("model", bad_merge).ok());
   EXPECT_FALSE(broken("added_tokens", {{{"content", "x"}}}).ok());  // no id
+  EXPECT_FALSE(broken("added_tokens", {{{"content", "x"}, {"id", 2.5e30}}}).ok());
+  EXPECT_FALSE(broken("added_tokens", {{{"content", "x"}, {"id", -3}}}).ok());
+  EXPECT_FALSE(broken("added_tokens", {{{"content", "x"}, {"id", 1 << 30}}}).ok());
   EXPECT_EQ(Tokenizer::Load("/nonexistent").status().code(), StatusCode::kNotFound);
   EXPECT_TRUE(Tokenizer::Load(testing::SharedTokenizerDir() + "/tokenizer.json").ok());
 }
