@@ -48,7 +48,8 @@ class GenerateCli : public ::testing::Test {
       }
     }
     model_ = (tmp_ / "default").string();
-    const Out o = Sh(Bin() + " make-model --preset default --seed 5 --out " + model_);
+    const Out o = Sh(Bin() + " make-model --preset default --seed 5 --out " + model_ +
+                     " --tokenizer " + tok);
     ASSERT_EQ(o.code, 0) << o.text;
   }
   static void TearDownTestSuite() { fs::remove_all(tmp_); }
