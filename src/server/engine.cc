@@ -6,19 +6,29 @@
 
 namespace dsv4 {
 
-bool RequestHandle::Next(TokenEvent* ev) {
+RequestHandle::RequestHandle(int choices)
+    : open_choices_(choices), stopped_(new std::atomic<bool>[choices]) {
+  for (int i = 0; i < choices; ++i) stopped_[i] = false;
+}
+
+bool RequestHandle::Next(TokenEvent* ev, std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [&] { return !events_.empty() || finished_; });
+  cv_.wait_for(lock, timeout, [&] { return !events_.empty() || open_choices_ == 0; });
   if (events_.empty()) return false;
   *ev = std::move(events_.front());
   events_.pop_front();
-  if (ev->done) finished_ = true;
   return true;
+}
+
+bool RequestHandle::finished() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return events_.empty() && open_choices_ == 0;
 }
 
 void RequestHandle::Push(TokenEvent ev) {
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (ev.done()) --open_choices_;
     events_.push_back(std::move(ev));
   }
   cv_.notify_one();
@@ -27,20 +37,27 @@ void RequestHandle::Push(TokenEvent ev) {
 struct Engine::Active {
   GenRequest req;
   std::shared_ptr<RequestHandle> handle;
-  Sequence seq;
+  int choice = 0;
+  std::unique_ptr<Sequence> seq;
   Sampler sampler;
-  size_t prefilled = 0;
-  int generated = 0;
-  int32_t next = -1;  // sampled, to be fed at the next step
-  std::vector<int32_t> history;
-  Active(const Model& m, GenRequest r, std::shared_ptr<RequestHandle> h, Sampler s)
-      : req(std::move(r)), handle(std::move(h)), seq(m), sampler(std::move(s)), history(req.prompt) {}
+  size_t fed = 0;       // prompt tokens already in seq (reused or prefilled)
+  int64_t cached = 0;   // of them, reused from the prefix pool
+  int32_t next = -1;    // sampled, fed at the next step
+  std::vector<int32_t> output;  // generated ids: the window the penalties count (OpenAI semantics)
+  std::vector<float> logits;    // of seq's last token
+  bool ready = false;           // logits give the distribution of the next token to sample
+  FinishKind finish = FinishKind::kNone;
+  std::string error;
+
+  Active(GenRequest r, std::shared_ptr<RequestHandle> h, int c, Sampler s)
+      : req(std::move(r)), handle(std::move(h)), choice(c), sampler(std::move(s)) {}
 };
 
 Engine::Engine(const Model& model, EngineOptions options)
     : model_(model),
       options_(options),
       context_(options.context > 0 ? options.context : model.config().max_position_embeddings),
+      pool_(options.pool_size),
       thread_([this] { Loop(); }) {}
 
 Engine::~Engine() {
@@ -52,27 +69,42 @@ Engine::~Engine() {
   thread_.join();
 }
 
-Result<std::shared_ptr<RequestHandle>> Engine::Submit(GenRequest request) {
+Status Engine::Validate(const GenRequest& request) const {
   if (request.prompt.empty()) return InvalidArgument("the prompt is empty");
+  if (request.max_tokens < 1) return InvalidArgument("max_tokens must be at least 1");
   if (static_cast<int64_t>(request.prompt.size()) + request.max_tokens > context_) {
     return InvalidArgument("prompt of " + std::to_string(request.prompt.size()) + " tokens plus " +
-                           std::to_string(request.max_tokens) + " new tokens exceeds the context of " +
-                           std::to_string(context_) + " tokens");
+                           std::to_string(request.max_tokens) +
+                           " new tokens exceeds the context of " + std::to_string(context_) +
+                           " tokens");
   }
   for (int32_t t : request.prompt) {
     if (t < 0 || t >= model_.config().vocab_size) {
-      return InvalidArgument("token id " + std::to_string(t) + " is outside the vocabulary");
+      return InvalidArgument("token id " + std::to_string(t) + " is outside the vocabulary [0, " +
+                             std::to_string(model_.config().vocab_size) + ")");
     }
   }
-  DSV4_RETURN_IF_ERROR(request.sampling.Validate());
-  auto handle = std::make_shared<RequestHandle>();
+  return request.sampling.Validate();
+}
+
+Result<std::shared_ptr<RequestHandle>> Engine::Submit(std::vector<GenRequest> choices) {
+  const int n = static_cast<int>(choices.size());
+  if (n < 1) return InvalidArgument("a request needs at least one choice");
+  if (n > options_.parallel) {
+    return InvalidArgument("n = " + std::to_string(n) + " exceeds this server's " +
+                           std::to_string(options_.parallel) + " parallel sequences");
+  }
+  for (const GenRequest& c : choices) DSV4_RETURN_IF_ERROR(Validate(c));
+  auto handle = std::make_shared<RequestHandle>(n);
   {
     std::lock_guard<std::mutex> lock(mu_);
-    // Room for `parallel` running plus `queue_limit` waiting requests.
-    if (static_cast<int>(queue_.size()) + metrics_.active >= options_.parallel + options_.queue_limit) {
-      return ResourceExhausted("server busy: " + std::to_string(queue_.size()) + " requests waiting");
+    if (reserved_ + n > options_.parallel + options_.queue_limit) {
+      ++metrics_.rejected;
+      return ResourceExhausted("server busy: " + std::to_string(reserved_) +
+                               " sequences running or waiting");
     }
-    queue_.emplace_back(std::move(request), handle);
+    reserved_ += n;
+    queue_.push_back({std::move(choices), handle});
     ++metrics_.requests;
     metrics_.queued = static_cast<int>(queue_.size());
   }
@@ -92,83 +124,159 @@ void Engine::Loop() {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [&] { return stop_ || !queue_.empty() || !active.empty(); });
       if (stop_) break;
-      while (!queue_.empty() && static_cast<int>(active.size()) < options_.parallel) {
-        auto [req, handle] = std::move(queue_.front());
-        queue_.pop_front();
-        auto sampler = Sampler::Create(req.sampling);  // validated at Submit
-        metrics_.prompt_tokens += static_cast<int64_t>(req.prompt.size());
-        active.push_back(std::make_unique<Active>(model_, std::move(req), handle, std::move(sampler).value()));
-      }
-      metrics_.queued = static_cast<int>(queue_.size());
-      metrics_.active = static_cast<int>(active.size());
+      Admit(active);
     }
     Step(active);
   }
-  for (auto& a : active) a->handle->Push(TokenEvent{-1, true, "cancelled", ""});
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& a : active) a->handle->Push({.choice = a->choice, .finish = FinishKind::kCancelled});
+  for (Pending& p : queue_) {
+    for (int c = 0; c < static_cast<int>(p.choices.size()); ++c) {
+      p.handle->Push({.choice = c, .finish = FinishKind::kCancelled});
+    }
+  }
+}
+
+void Engine::Admit(std::vector<std::unique_ptr<Active>>& active) {
+  // FIFO: a request whose choices do not all fit waits, and so does everything behind it.
+  while (!queue_.empty() && static_cast<int>(active.size() + queue_.front().choices.size()) <=
+                                options_.parallel) {
+    Pending p = std::move(queue_.front());
+    queue_.pop_front();
+    for (int c = 0; c < static_cast<int>(p.choices.size()); ++c) {
+      GenRequest& req = p.choices[c];
+      auto sampler = Sampler::Create(req.sampling);  // validated at Submit
+      auto a = std::make_unique<Active>(std::move(req), p.handle, c, std::move(sampler).value());
+      if (auto hit = pool_.Take(a->req.prompt)) {
+        a->seq = std::move(hit->seq);
+        a->logits = std::move(hit->logits);
+        a->fed = a->seq->tokens().size();
+        a->cached = static_cast<int64_t>(a->fed);
+        a->ready = a->fed == a->req.prompt.size();
+      } else {
+        a->seq = std::make_unique<Sequence>(model_, SequenceOptions{.max_tokens = context_});
+      }
+      metrics_.prompt_tokens += static_cast<int64_t>(a->req.prompt.size());
+      metrics_.cached_tokens += a->cached;
+      active.push_back(std::move(a));
+    }
+  }
+  metrics_.queued = static_cast<int>(queue_.size());
+  metrics_.active = static_cast<int>(active.size());
 }
 
 void Engine::Step(std::vector<std::unique_ptr<Active>>& active) {
-  // Cancelled requests leave before the step: their sequences are freed now.
-  std::erase_if(active, [](const std::unique_ptr<Active>& a) {
-    if (!a->handle->cancelled()) return false;
-    a->handle->Push(TokenEvent{-1, true, "cancelled", ""});
-    return true;
-  });
-  if (active.empty()) {
-    std::lock_guard<std::mutex> lock(mu_);
-    metrics_.active = 0;
-    return;
-  }
-  std::vector<Sequence*> seqs;
+  Retire(active);  // requests cancelled or stopped since the last step leave first
+  if (active.empty()) return;
+  // Prefill chunks (within one budget per step, oldest first) next to single decode tokens.
+  // With a future Model::ForwardBatch over mixed shapes nothing here changes: the step already
+  // hands every sequence's tokens to one batched call.
+  int budget = std::max(1, options_.prefill_chunk);
+  std::vector<Active*> fed;
   std::vector<std::span<const int32_t>> tokens;
   for (auto& a : active) {
-    seqs.push_back(&a->seq);
-    if (a->prefilled < a->req.prompt.size()) {
-      const size_t n = std::min<size_t>(options_.prefill_chunk, a->req.prompt.size() - a->prefilled);
-      tokens.push_back(std::span<const int32_t>(a->req.prompt).subspan(a->prefilled, n));
+    if (a->ready) continue;
+    if (a->fed < a->req.prompt.size()) {
+      const size_t n = std::min<size_t>(budget, a->req.prompt.size() - a->fed);
+      if (n == 0) continue;
+      budget -= static_cast<int>(n);
+      tokens.push_back(std::span<const int32_t>(a->req.prompt).subspan(a->fed, n));
     } else {
       tokens.push_back(std::span<const int32_t>(&a->next, 1));
     }
+    fed.push_back(a.get());
   }
-  std::vector<std::vector<float>> logits;
-  const Status st = Sequence::AppendBatch(seqs, tokens, &logits);
-  std::vector<bool> finished(active.size(), false);
+  if (!fed.empty()) Forward(fed, tokens);
   int64_t produced = 0;
-  for (size_t i = 0; i < active.size(); ++i) {
-    Active& a = *active[i];
-    if (!st.ok()) {
-      a.handle->Push(TokenEvent{-1, true, "error", st.message()});
-      finished[i] = true;
-      continue;
-    }
-    if (a.prefilled < a.req.prompt.size()) {
-      a.prefilled += tokens[i].size();
-      if (a.prefilled < a.req.prompt.size()) continue;  // more prompt to read
-    }
-    auto sample = a.sampler.Sample(logits[i], a.history);
-    if (!sample.ok()) {
-      a.handle->Push(TokenEvent{-1, true, "error", sample.status().message()});
-      finished[i] = true;
-      continue;
-    }
-    ++a.generated;
+  for (auto& a : active) {
+    if (!a->ready || a->finish != FinishKind::kNone) continue;
+    Sample(*a);
     ++produced;
-    a.next = sample->token;
-    a.history.push_back(a.next);
-    a.handle->Push(TokenEvent{a.next, false, "", ""});
-    const bool stop = std::find(a.req.stop_ids.begin(), a.req.stop_ids.end(), a.next) != a.req.stop_ids.end();
-    if (stop || a.generated >= a.req.max_tokens) {
-      a.handle->Push(TokenEvent{-1, true, stop ? "stop" : "length", ""});
-      finished[i] = true;
-    }
   }
-  size_t k = 0;
-  std::erase_if(active, [&](const std::unique_ptr<Active>&) { return finished[k++]; });
+  const int batch = static_cast<int>(fed.size());
+  Retire(active);
   std::lock_guard<std::mutex> lock(mu_);
   metrics_.generated_tokens += produced;
   ++metrics_.steps;
-  metrics_.last_batch = static_cast<int>(seqs.size());
+  metrics_.last_batch = batch;
+}
+
+void Engine::Forward(std::vector<Active*>& fed, std::vector<std::span<const int32_t>>& tokens) {
+  auto apply = [](Active& a, size_t n, std::vector<float>& logits) {
+    a.logits = std::move(logits);
+    if (a.fed < a.req.prompt.size()) a.fed += n;
+    a.ready = a.fed == a.req.prompt.size();
+  };
+  std::vector<Sequence*> seqs;
+  for (Active* a : fed) seqs.push_back(a->seq.get());
+  std::vector<std::vector<float>> logits;
+  if (Sequence::AppendBatch(seqs, tokens, &logits).ok()) {
+    for (size_t i = 0; i < fed.size(); ++i) apply(*fed[i], tokens[i].size(), logits[i]);
+    return;
+  }
+  // AppendBatch changes nothing on error: find the culprit by running each sequence alone.
+  for (size_t i = 0; i < fed.size(); ++i) {
+    const Status s = Sequence::AppendBatch({&seqs[i], 1}, {&tokens[i], 1}, &logits);
+    if (s.ok()) {
+      apply(*fed[i], tokens[i].size(), logits[0]);
+    } else {
+      fed[i]->finish = FinishKind::kError;
+      fed[i]->error = s.message();
+    }
+  }
+}
+
+void Engine::Sample(Active& a) {
+  auto r = a.sampler.Sample(a.logits, a.output);
+  if (!r.ok()) {
+    a.finish = FinishKind::kError;
+    a.error = r.status().message();
+    return;
+  }
+  a.ready = false;
+  a.next = r->token;
+  a.output.push_back(a.next);
+  a.handle->Push({.choice = a.choice,
+                  .token = a.next,
+                  .logprob = r->logprob,
+                  .top_logprobs = std::move(r->top_logprobs)});
+  const auto& stops = a.req.stop_ids;
+  if (std::find(stops.begin(), stops.end(), a.next) != stops.end()) {
+    a.finish = FinishKind::kStopToken;
+  } else if (static_cast<int>(a.output.size()) >= a.req.max_tokens) {
+    a.finish = FinishKind::kLength;
+  }
+}
+
+void Engine::Retire(std::vector<std::unique_ptr<Active>>& active) {
+  int left = 0, cancelled = 0;
+  for (auto& a : active) {
+    if (a->handle->cancelled()) {
+      a->finish = FinishKind::kCancelled;
+      ++cancelled;
+    } else if (a->finish == FinishKind::kNone && a->handle->stop_requested(a->choice)) {
+      a->finish = FinishKind::kStopped;
+    }
+    if (a->finish == FinishKind::kNone) continue;
+    a->handle->Push({.choice = a->choice,
+                     .finish = a->finish,
+                     .cached_tokens = a->cached,
+                     .error = a->error});
+    // A cancelled sequence is freed now; a finished one waits in the pool for a continuation.
+    if (a->finish != FinishKind::kCancelled && a->finish != FinishKind::kError) {
+      pool_.Put({std::move(a->seq), std::move(a->logits)});
+    }
+    a.reset();
+    ++left;
+  }
+  if (left == 0) return;
+  std::erase_if(active, [](const std::unique_ptr<Active>& a) { return a == nullptr; });
+  std::lock_guard<std::mutex> lock(mu_);
+  reserved_ -= left;
+  metrics_.cancelled += cancelled;
   metrics_.active = static_cast<int>(active.size());
+  metrics_.pooled = pool_.size();
+  metrics_.pooled_tokens = pool_.tokens();
 }
 
 }  // namespace dsv4

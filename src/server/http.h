@@ -1,6 +1,8 @@
-// `dsv4 serve`: OpenAI-compatible HTTP API over the Engine (docs/server.md).
+// `dsv4 serve`: the HTTP transport (cpp-httplib) of the OpenAI- and Anthropic-compatible API over
+// the Engine. docs/server.md lists the endpoints, the batching design and the errors.
 #pragma once
 
+#include <cstddef>
 #include <string>
 
 #include "base/status.h"
@@ -14,8 +16,8 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8080;
   std::string model_name = "dsv4";
-  std::string api_key;               // empty: no authentication
-  size_t max_body_bytes = 8 << 20;   // larger bodies get 413
+  std::string api_key;              // empty: no authentication
+  size_t max_body_bytes = 8 << 20;  // larger bodies get 413
   EngineOptions engine;
 };
 

@@ -160,7 +160,7 @@ TEST_F(Server, ErrorsAreOpenAIShaped) {
   EXPECT_TRUE(r["error"]["message"].is_string());
   r = Post("/v1/completions", {{"prompt", "x"}, {"max_tokens", 100000}}, &status);
   EXPECT_EQ(status, 400);
-  EXPECT_NE(r["error"]["message"].get<std::string>().find("exceeds the context"), std::string::npos);
+  EXPECT_NE(r["error"]["message"].get<std::string>().find("context is 512 tokens"), std::string::npos);
   r = Post("/v1/chat/completions", {{"messages", {{{"role", "wizard"}, {"content", "x"}}}}}, &status);
   EXPECT_EQ(status, 400) << r.dump();
   r = Post("/v1/completions", {{"prompt", {1, 99999999}}}, &status);
