@@ -1,6 +1,13 @@
 // The compute interface of dsv4: every numeric primitive the model uses, with the reference's
-// rounding points as contracts. `kernels/ref/` holds the scalar implementations (the executable
-// spec); SIMD/GPU versions implement the same signatures and are tested against them.
+// rounding points as contracts. Two implementations coexist:
+//   kernels/ref/  namespace dsv4::ref — scalar, the executable spec (kernels/ref/ref.h);
+//   kernels/cpu/  namespace dsv4::cpu — SIMD (Highway, runtime dispatch to the best compiled
+//   target).
+// The functions below dispatch: to cpu/ where a fast version exists, else to ref/. DSV4_KERNELS=ref
+// in the environment (read once, at the first call) forces the scalar path everywhere.
+// Fast versions reproduce the reference numerics (same quantization, same per-block fp32 partials,
+// same scale points, same bf16 rounding); only the summation order inside a block and across the
+// accumulator may differ, so an output equals ref or is 1 bf16 ulp away (tests/kernels checks it).
 //
 // Activations are fp32 arrays; "bf16 out" means every element is rounded to a bf16 value (still
 // held in fp32), exactly where the reference stores a bf16 tensor. Shapes are row-major.
@@ -10,8 +17,8 @@
 
 namespace dsv4 {
 
-constexpr int kQuantBlock = 128;   // FP8 weight block (128x128) and activation block (per 128 of K)
-constexpr int kFp4Block = 32;      // MXFP4 scale block along K
+constexpr int kQuantBlock = 128;  // FP8 weight block (128x128) and activation block (per 128 of K)
+constexpr int kFp4Block = 32;     // MXFP4 scale block along K
 
 // FP8 e4m3 weight [n, k] with e8m0 scales [ceil(n/128), ceil(k/128)].
 struct Fp8Weight {
@@ -42,7 +49,8 @@ struct Bf16Weight {
 // rounded codes' values to q[k] and the scales to s[ceil(k/block)].
 void QuantizeE4M3(const float* x, int k, int block, float* q, float* s);
 void QuantizeE2M1(const float* x, int k, int block, float* q, float* s);
-// In-place quantize→dequantize with bf16 output (FP8_sim, amax floor 1e-4; FP4_sim, floor 6·2^-126).
+// In-place quantize→dequantize with bf16 output (FP8_sim, amax floor 1e-4; FP4_sim, floor
+// 6·2^-126).
 void Fp8Sim(float* x, int k, int block);
 void Fp4Sim(float* x, int k, int block);
 
@@ -51,7 +59,8 @@ void Fp4Sim(float* x, int k, int block);
 // FP8 weight, activation quantized to e4m3 per 128 (UE8M0), fp32 partial sum per 128-block of K
 // scaled by s_x·s_w into an fp32 accumulator; bf16 out.
 void LinearFp8(const float* x, int m, const Fp8Weight& w, float* y);
-// MXFP4 weight, activation e4m3 per 128; fp32 partial sums per 32-block scaled by s_x·s_w; bf16 out.
+// MXFP4 weight, activation e4m3 per 128; fp32 partial sums per 32-block scaled by s_x·s_w; bf16
+// out.
 void LinearFp4(const float* x, int m, const Fp4Weight& w, float* y);
 // FP8 weight dequantized exactly to bf16 (as convert.py does for wo_a), bf16 activation NOT
 // quantized; fp32 accumulate, bf16 out.
@@ -81,5 +90,9 @@ void Hadamard(float* x, int n);
 // the row of list slot j (nullptr = unused slot), so a ring + compressed cache needs no copies.
 void SparseAttention(const float* q, int heads, int dim, const float* const* kv_rows, int n_slots,
                      const float* sink, float scale, float* out);
+
+// Which implementation the dispatching functions above use: "ref" when DSV4_KERNELS=ref, else
+// "cpu:<Highway target>" (e.g. "cpu:AVX3_DL+BF16"). For logs and benchmarks.
+const char* KernelsName();
 
 }  // namespace dsv4

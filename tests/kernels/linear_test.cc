@@ -1,4 +1,5 @@
-// Reference linear kernels against float64 math on odd shapes, and the thread pool's ranges.
+// Reference (scalar) linear kernels against float64 math on odd shapes, and the thread pool's
+// ranges.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -8,6 +9,7 @@
 
 #include "base/numeric.h"
 #include "kernels/kernels.h"
+#include "kernels/ref/ref.h"
 #include "kernels/thread_pool.h"
 
 namespace dsv4 {
@@ -30,7 +32,7 @@ TEST(LinearFp8, MatchesFloat64OnOddShapes) {
         for (auto& e : s) e = static_cast<uint8_t>(120 + rng() % 6);
         std::vector<float> x(static_cast<size_t>(m) * k), y(static_cast<size_t>(m) * n);
         for (auto& v : x) v = RoundBf16(g(rng));
-        LinearFp8(x.data(), m, Fp8Weight{w.data(), s.data(), n, k}, y.data());
+        ref::LinearFp8(x.data(), m, Fp8Weight{w.data(), s.data(), n, k}, y.data());
         std::vector<float> q(k), qs(k / 128);
         for (int r = 0; r < m; ++r) {
           QuantizeE4M3(&x[static_cast<size_t>(r) * k], k, 128, q.data(), qs.data());
@@ -55,11 +57,12 @@ TEST(LinearFp4, MatchesFloat64OnOddShapes) {
     for (int n : {1, 7, 129}) {
       const int k = 256;
       std::vector<uint8_t> w(static_cast<size_t>(n) * k / 2), s(static_cast<size_t>(n) * k / 32);
-      for (auto& b : w) b = static_cast<uint8_t>(FloatToE2M1(2 * g(rng)) | (FloatToE2M1(2 * g(rng)) << 4));
+      for (auto& b : w)
+        b = static_cast<uint8_t>(FloatToE2M1(2 * g(rng)) | (FloatToE2M1(2 * g(rng)) << 4));
       for (auto& e : s) e = static_cast<uint8_t>(122 + rng() % 5);
       std::vector<float> x(static_cast<size_t>(m) * k), y(static_cast<size_t>(m) * n);
       for (auto& v : x) v = RoundBf16(g(rng));
-      LinearFp4(x.data(), m, Fp4Weight{w.data(), s.data(), n, k}, y.data());
+      ref::LinearFp4(x.data(), m, Fp4Weight{w.data(), s.data(), n, k}, y.data());
       std::vector<float> q(k), qs(k / 128);
       for (int r = 0; r < m; ++r) {
         QuantizeE4M3(&x[static_cast<size_t>(r) * k], k, 128, q.data(), qs.data());
@@ -68,7 +71,8 @@ TEST(LinearFp4, MatchesFloat64OnOddShapes) {
           for (int i = 0; i < k; ++i) {
             const uint8_t byte = w[(static_cast<size_t>(o) * k + i) / 2];
             const float v = E2M1ToFloat(i % 2 ? byte >> 4 : byte & 0xf);  // element 2j low nibble
-            acc += double(q[i]) * qs[i / 128] * v * E8M0ToFloat(s[static_cast<size_t>(o) * (k / 32) + i / 32]);
+            acc += double(q[i]) * qs[i / 128] * v *
+                   E8M0ToFloat(s[static_cast<size_t>(o) * (k / 32) + i / 32]);
           }
           ExpectBf16Close(y[static_cast<size_t>(r) * n + o], acc, "fp4");
         }
@@ -93,7 +97,8 @@ TEST(ThreadPool, RangesCoverEverythingOnce) {
     }
     // Nested use runs serially instead of deadlocking.
     std::atomic<int> inner{0};
-    pool.ParallelFor(4, [&](int, int) { pool.ParallelFor(3, [&](int b, int e) { inner += e - b; }); });
+    pool.ParallelFor(4,
+                     [&](int, int) { pool.ParallelFor(3, [&](int b, int e) { inner += e - b; }); });
     EXPECT_EQ(inner.load(), 3 * std::min(4, threads));
   }
 }

@@ -6,9 +6,9 @@
 #include <vector>
 
 #include "base/numeric.h"
-#include "kernels/kernels.h"
+#include "kernels/ref/ref.h"
 
-namespace dsv4 {
+namespace dsv4::ref {
 namespace {
 constexpr int kAttnBlock = 64;  // list slots per online-softmax step of the reference kernel
 }
@@ -58,4 +58,4 @@ void SparseAttention(const float* q, int heads, int dim, const float* const* kv_
   }
 }
 
-}  // namespace dsv4
+}  // namespace dsv4::ref

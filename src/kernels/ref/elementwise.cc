@@ -3,9 +3,9 @@
 
 #include "base/check.h"
 #include "base/numeric.h"
-#include "kernels/kernels.h"
+#include "kernels/ref/ref.h"
 
-namespace dsv4 {
+namespace dsv4::ref {
 
 void RmsNorm(const float* x, int rows, int n, const float* w, float eps, float* y) {
   for (int r = 0; r < rows; ++r) {
@@ -46,4 +46,4 @@ void Hadamard(float* x, int n) {
   for (int i = 0; i < n; ++i) x[i] = RoundBf16(x[i] * scale);
 }
 
-}  // namespace dsv4
+}  // namespace dsv4::ref

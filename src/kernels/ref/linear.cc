@@ -5,10 +5,10 @@
 
 #include "base/check.h"
 #include "base/numeric.h"
-#include "kernels/kernels.h"
+#include "kernels/ref/ref.h"
 #include "kernels/thread_pool.h"
 
-namespace dsv4 {
+namespace dsv4::ref {
 namespace {
 
 int CeilDiv(int a, int b) { return (a + b - 1) / b; }
@@ -19,28 +19,19 @@ void QuantizeRows(const float* x, int m, int k, std::vector<float>* q, std::vect
   q->resize(static_cast<size_t>(m) * k);
   s->resize(static_cast<size_t>(m) * kb);
   for (int i = 0; i < m; ++i) {
-    QuantizeE4M3(x + static_cast<size_t>(i) * k, k, kQuantBlock, q->data() + static_cast<size_t>(i) * k,
-                 s->data() + static_cast<size_t>(i) * kb);
+    QuantizeE4M3(x + static_cast<size_t>(i) * k, k, kQuantBlock,
+                 q->data() + static_cast<size_t>(i) * k, s->data() + static_cast<size_t>(i) * kb);
   }
 }
 
 }  // namespace
-
-Fp8Weight Fp8Weight::Rows(int row0, int rows) const {
-  DSV4_CHECK(row0 % kQuantBlock == 0 && row0 + rows <= n);
-  Fp8Weight sub = *this;
-  sub.w = w + static_cast<size_t>(row0) * k;
-  sub.scale = scale + static_cast<size_t>(row0 / kQuantBlock) * CeilDiv(k, kQuantBlock);
-  sub.n = rows;
-  return sub;
-}
 
 void LinearFp8(const float* x, int m, const Fp8Weight& w, float* y) {
   const int k = w.k, kb = CeilDiv(k, kQuantBlock);
   std::vector<float> xq, xs;
   QuantizeRows(x, m, k, &xq, &xs);
   ThreadPool::Global().ParallelFor(w.n, [&](int n0, int n1) {  // output rows
-    std::vector<float> row(k);  // one decoded weight row per thread
+    std::vector<float> row(k);                                 // one decoded weight row per thread
     for (int n = n0; n < n1; ++n) {
       const uint8_t* codes = w.w + static_cast<size_t>(n) * k;
       for (int i = 0; i < k; ++i) row[i] = E4M3ToFloat(codes[i]);
@@ -50,7 +41,8 @@ void LinearFp8(const float* x, int m, const Fp8Weight& w, float* y) {
         float acc = 0.0f;
         for (int b = 0; b < kb; ++b) {
           float partial = 0.0f;
-          for (int i = b * kQuantBlock, e = std::min(k, i + kQuantBlock); i < e; ++i) partial += q[i] * row[i];
+          for (int i = b * kQuantBlock, e = std::min(k, i + kQuantBlock); i < e; ++i)
+            partial += q[i] * row[i];
           acc += partial * (xs[static_cast<size_t>(r) * kb + b] * E8M0ToFloat(ws[b]));
         }
         y[static_cast<size_t>(r) * w.n + n] = RoundBf16(acc);
@@ -65,7 +57,7 @@ void LinearFp4(const float* x, int m, const Fp4Weight& w, float* y) {
   std::vector<float> xq, xs;
   QuantizeRows(x, m, k, &xq, &xs);
   ThreadPool::Global().ParallelFor(w.n, [&](int n0, int n1) {  // output rows
-    std::vector<float> row(k);  // one decoded weight row per thread
+    std::vector<float> row(k);                                 // one decoded weight row per thread
     for (int n = n0; n < n1; ++n) {
       const uint8_t* packed = w.w + static_cast<size_t>(n) * (k / 2);
       for (int i = 0; i < k / 2; ++i) {
@@ -91,12 +83,13 @@ void LinearFp4(const float* x, int m, const Fp4Weight& w, float* y) {
 void LinearFp8AsBf16(const float* x, int m, const Fp8Weight& w, float* y) {
   const int k = w.k, kb = CeilDiv(k, kQuantBlock);
   ThreadPool::Global().ParallelFor(w.n, [&](int n0, int n1) {  // output rows
-    std::vector<float> row(k);  // one decoded weight row per thread
+    std::vector<float> row(k);                                 // one decoded weight row per thread
     for (int n = n0; n < n1; ++n) {
       const uint8_t* codes = w.w + static_cast<size_t>(n) * k;
       const uint8_t* ws = w.scale + static_cast<size_t>(n / kQuantBlock) * kb;
       // e4m3 (3 mantissa bits) times a power of two is exact in bf16 (7 mantissa bits).
-      for (int i = 0; i < k; ++i) row[i] = RoundBf16(E4M3ToFloat(codes[i]) * E8M0ToFloat(ws[i / kQuantBlock]));
+      for (int i = 0; i < k; ++i)
+        row[i] = RoundBf16(E4M3ToFloat(codes[i]) * E8M0ToFloat(ws[i / kQuantBlock]));
       for (int r = 0; r < m; ++r) {
         const float* xr = x + static_cast<size_t>(r) * k;
         float acc = 0.0f;
@@ -110,7 +103,7 @@ void LinearFp8AsBf16(const float* x, int m, const Fp8Weight& w, float* y) {
 void LinearBf16(const float* x, int m, const Bf16Weight& w, float* y, bool round_bf16) {
   const int k = w.k;
   ThreadPool::Global().ParallelFor(w.n, [&](int n0, int n1) {  // output rows
-    std::vector<float> row(k);  // one decoded weight row per thread
+    std::vector<float> row(k);                                 // one decoded weight row per thread
     for (int n = n0; n < n1; ++n) {
       const uint16_t* src = w.w + static_cast<size_t>(n) * k;
       for (int i = 0; i < k; ++i) row[i] = Bf16ToFloat(src[i]);
@@ -124,4 +117,4 @@ void LinearBf16(const float* x, int m, const Bf16Weight& w, float* y, bool round
   });
 }
 
-}  // namespace dsv4
+}  // namespace dsv4::ref

@@ -4,12 +4,12 @@
 #include <vector>
 
 #include "base/numeric.h"
-#include "kernels/kernels.h"
+#include "kernels/ref/ref.h"
 
-namespace dsv4 {
+namespace dsv4::ref {
 namespace {
 
-constexpr float kActAmaxFloor = 1e-4f;                   // act_quant / FP8_sim amax floor
+constexpr float kActAmaxFloor = 1e-4f;                          // act_quant / FP8_sim amax floor
 const float kFp4AmaxFloor = kE2M1Max * std::ldexp(1.0f, -126);  // FP4_sim amax floor
 
 template <float (*Round)(float)>
@@ -52,4 +52,4 @@ void Fp4Sim(float* x, int k, int block) {
   SimulateInPlace<RoundE2M1>(x, k, block, kE2M1Max, kFp4AmaxFloor);
 }
 
-}  // namespace dsv4
+}  // namespace dsv4::ref

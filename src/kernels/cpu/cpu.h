@@ -1,0 +1,18 @@
+// SIMD kernels (Highway, dynamic dispatch over the compiled targets), same signatures and contracts
+// as kernels/kernels.h. Each has its scalar twin in kernels/ref/ and a test against it.
+#pragma once
+
+#include "kernels/kernels.h"
+
+namespace dsv4::cpu {
+
+void LinearFp8(const float* x, int m, const Fp8Weight& w, float* y);
+void LinearFp4(const float* x, int m, const Fp4Weight& w, float* y);
+void LinearFp8AsBf16(const float* x, int m, const Fp8Weight& w, float* y);
+void LinearBf16(const float* x, int m, const Bf16Weight& w, float* y, bool round_bf16);
+
+// The Highway target the calls above dispatch to now, "+BF16" when the AVX-512 BF16/VBMI kernels
+// run (e.g. "AVX3_DL+BF16").
+const char* TargetName();
+
+}  // namespace dsv4::cpu

@@ -1,0 +1,295 @@
+// SIMD linear layers (Highway, compiled once per target and dispatched at runtime).
+//
+// Every target gets the portable kernels below: weights decoded a row at a time into fp32 (vector
+// e4m3 decode, table e2m1 decode), then vector dot products per scale block. On AVX3_DL (Zen 4,
+// Ice Lake+) with AVX512_BF16 the FP8/FP4 kernels of linear_avx512bf16-inl.h run instead: weights
+// decoded in registers to bf16 by byte shuffles, multiplied with `vdpbf16ps` (Highway 1.0.3 has no
+// op for it, hence the intrinsics there).
+//
+// Numerics (kernels.h): activations quantized exactly as ref (ref::QuantizeE4M3); products of e4m3
+// and e4m3/e2m1 values are exact in fp32 and in bf16; per scale block one fp32 partial sum, times
+// (s_x · s_w), added to an fp32 accumulator; bf16 out. Only the summation order differs from ref.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/cpu/linear.cc"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep (must precede highway.h)
+#include <hwy/highway.h>
+#include <immintrin.h>  // the AVX-512 BF16 kernels of linear_avx512bf16-inl.h
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "base/check.h"
+#include "base/numeric.h"
+#include "kernels/cpu/cpu.h"
+#include "kernels/ref/ref.h"
+#include "kernels/thread_pool.h"
+
+#ifndef DSV4_KERNELS_CPU_LINEAR_SHARED
+#define DSV4_KERNELS_CPU_LINEAR_SHARED
+namespace dsv4::cpu::detail {
+
+inline int CeilDiv(int a, int b) { return (a + b - 1) / b; }
+
+// e4m3 activation values and per-128 UE8M0 scales of m rows, exactly as the reference computes
+// them.
+struct QuantizedRows {
+  std::vector<float> q;  // [m, k]
+  std::vector<float> s;  // [m, ceil(k/128)]
+  int kb = 0;
+};
+
+inline QuantizedRows QuantizeRows(const float* x, int m, int k) {
+  QuantizedRows a;
+  a.kb = CeilDiv(k, kQuantBlock);
+  a.q.resize(static_cast<size_t>(m) * k);
+  a.s.resize(static_cast<size_t>(m) * a.kb);
+  for (int r = 0; r < m; ++r) {
+    ref::QuantizeE4M3(x + static_cast<size_t>(r) * k, k, kQuantBlock,
+                      a.q.data() + static_cast<size_t>(r) * k,
+                      a.s.data() + static_cast<size_t>(r) * a.kb);
+  }
+  return a;
+}
+
+// Activation rows are processed in tiles of this many against one decoded weight row, so the tile
+// stays in L2 while the weight row is reused.
+constexpr int kRowTile = 64;
+
+}  // namespace dsv4::cpu::detail
+#endif  // DSV4_KERNELS_CPU_LINEAR_SHARED
+
+HWY_BEFORE_NAMESPACE();
+namespace dsv4::cpu {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+using detail::CeilDiv;
+using detail::kRowTile;
+
+using DF = hn::ScalableTag<float>;
+using DU = hn::RebindToUnsigned<DF>;
+
+// Σ a[i]·b[i] over n values in fp32 (vector lanes, then a tree): the per-block partial sum.
+HWY_INLINE float Dot(const float* HWY_RESTRICT a, const float* HWY_RESTRICT b, int n) {
+  const DF df;
+  const int lanes = static_cast<int>(hn::Lanes(df));
+  auto acc0 = hn::Zero(df), acc1 = hn::Zero(df);
+  int i = 0;
+  for (; i + 2 * lanes <= n; i += 2 * lanes) {
+    acc0 = hn::MulAdd(hn::LoadU(df, a + i), hn::LoadU(df, b + i), acc0);
+    acc1 = hn::MulAdd(hn::LoadU(df, a + i + lanes), hn::LoadU(df, b + i + lanes), acc1);
+  }
+  for (; i + lanes <= n; i += lanes)
+    acc0 = hn::MulAdd(hn::LoadU(df, a + i), hn::LoadU(df, b + i), acc0);
+  float sum = hn::GetLane(hn::SumOfLanes(df, hn::Add(acc0, acc1)));
+  for (; i < n; ++i) sum += a[i] * b[i];
+  return sum;
+}
+
+// e4m3 codes -> fp32 values (exact; 0x7f/0xff -> NaN), the bit-level definition of E4M3Decode.
+HWY_INLINE void DecodeE4M3(const uint8_t* HWY_RESTRICT codes, int k, float* HWY_RESTRICT out) {
+  const DF df;
+  const DU du;
+  const hn::Rebind<uint8_t, DU> d8;
+  const hn::RebindToSigned<DF> di;
+  const int lanes = static_cast<int>(hn::Lanes(df));
+  const auto k7f = hn::Set(du, 0x7f), k80 = hn::Set(du, 0x80);
+  const auto exp_bias = hn::Set(du, 120u << 23);           // e4m3 bias 7 -> fp32 bias 127
+  const auto subnormal_unit = hn::Set(df, 1.0f / 512.0f);  // e4m3 subnormal: mant · 2^-9
+  const auto nan = hn::Set(df, NAN);
+  int i = 0;
+  for (; i + lanes <= k; i += lanes) {
+    const auto c = hn::PromoteTo(du, hn::LoadU(d8, codes + i));
+    const auto mag = hn::And(c, k7f);
+    const auto sign = hn::ShiftLeft<24>(hn::And(c, k80));
+    const auto normal = hn::BitCast(df, hn::Add(hn::ShiftLeft<20>(mag), exp_bias));
+    const auto sub = hn::Mul(hn::ConvertTo(df, hn::BitCast(di, mag)), subnormal_unit);
+    auto v = hn::IfThenElse(hn::RebindMask(df, hn::Lt(mag, hn::Set(du, 8))), sub, normal);
+    v = hn::IfThenElse(hn::RebindMask(df, hn::Eq(mag, k7f)), nan, v);
+    hn::StoreU(hn::Or(v, hn::BitCast(df, sign)), df, out + i);
+  }
+  for (; i < k; ++i) out[i] = E4M3ToFloat(codes[i]);
+}
+
+// Σ x[i]·bf16(w[i]) over k values, fp32 accumulate (the bf16 -> fp32 widening is exact).
+HWY_INLINE float DotBf16(const float* HWY_RESTRICT x, const uint16_t* HWY_RESTRICT w, int k) {
+  const DF df;
+  const DU du;
+  const hn::Rebind<uint16_t, DU> d16;
+  const int lanes = static_cast<int>(hn::Lanes(df));
+  auto acc0 = hn::Zero(df), acc1 = hn::Zero(df);
+  auto widen = [&](const uint16_t* p) {
+    return hn::BitCast(df, hn::ShiftLeft<16>(hn::PromoteTo(du, hn::LoadU(d16, p))));
+  };
+  int i = 0;
+  for (; i + 2 * lanes <= k; i += 2 * lanes) {
+    acc0 = hn::MulAdd(hn::LoadU(df, x + i), widen(w + i), acc0);
+    acc1 = hn::MulAdd(hn::LoadU(df, x + i + lanes), widen(w + i + lanes), acc1);
+  }
+  for (; i + lanes <= k; i += lanes) acc0 = hn::MulAdd(hn::LoadU(df, x + i), widen(w + i), acc0);
+  float sum = hn::GetLane(hn::SumOfLanes(df, hn::Add(acc0, acc1)));
+  for (; i < k; ++i) sum += x[i] * Bf16ToFloat(w[i]);
+  return sum;
+}
+
+// Portable FP8: decode a weight row to fp32 once, reuse it for every activation row.
+void LinearFp8Portable(const detail::QuantizedRows& a, int m, const Fp8Weight& w, float* y) {
+  const int k = w.k, kb = a.kb;
+  ThreadPool::Global().ParallelFor(CeilDiv(w.n, kQuantBlock), [&](int b0, int b1) {
+    std::vector<float> row(k);
+    for (int mt = 0; mt < m; mt += kRowTile) {
+      for (int n = b0 * kQuantBlock; n < std::min(w.n, b1 * kQuantBlock); ++n) {
+        DecodeE4M3(w.w + static_cast<size_t>(n) * k, k, row.data());
+        const uint8_t* ws = w.scale + static_cast<size_t>(n / kQuantBlock) * kb;
+        for (int r = mt; r < std::min(m, mt + kRowTile); ++r) {
+          const float* q = a.q.data() + static_cast<size_t>(r) * k;
+          const float* xs = a.s.data() + static_cast<size_t>(r) * kb;
+          float acc = 0.0f;
+          for (int b = 0; b < kb; ++b) {
+            const int i0 = b * kQuantBlock, len = std::min(k - i0, kQuantBlock);
+            acc += Dot(q + i0, row.data() + i0, len) * (xs[b] * E8M0ToFloat(ws[b]));
+          }
+          y[static_cast<size_t>(r) * w.n + n] = RoundBf16(acc);
+        }
+      }
+    }
+  });
+}
+
+// Portable MXFP4: decode a weight row to fp32 by table, fp32 partial per 32-block.
+void LinearFp4Portable(const detail::QuantizedRows& a, int m, const Fp4Weight& w, float* y) {
+  const int k = w.k, kb = a.kb, k32 = k / kFp4Block;
+  ThreadPool::Global().ParallelFor(w.n, [&](int n0, int n1) {
+    float table[16];
+    for (int c = 0; c < 16; ++c) table[c] = E2M1ToFloat(static_cast<uint8_t>(c));
+    std::vector<float> row(k);
+    for (int mt = 0; mt < m; mt += kRowTile) {
+      for (int n = n0; n < n1; ++n) {
+        const uint8_t* packed = w.w + static_cast<size_t>(n) * (k / 2);
+        for (int i = 0; i < k / 2; ++i) {
+          row[2 * i] = table[packed[i] & 0xf];  // element 2i in the low nibble
+          row[2 * i + 1] = table[packed[i] >> 4];
+        }
+        const uint8_t* ws = w.scale + static_cast<size_t>(n) * k32;
+        for (int r = mt; r < std::min(m, mt + kRowTile); ++r) {
+          const float* q = a.q.data() + static_cast<size_t>(r) * k;
+          const float* xs = a.s.data() + static_cast<size_t>(r) * kb;
+          float acc = 0.0f;
+          for (int b = 0; b < k32; ++b) {
+            const float scale = xs[(b * kFp4Block) / kQuantBlock] * E8M0ToFloat(ws[b]);
+            acc += Dot(q + b * kFp4Block, row.data() + b * kFp4Block, kFp4Block) * scale;
+          }
+          y[static_cast<size_t>(r) * w.n + n] = RoundBf16(acc);
+        }
+      }
+    }
+  });
+}
+
+#if HWY_TARGET == HWY_AVX3_DL
+// GCC 12 reports the self-initialised _mm512_undefined_*() inside avx512fintrin.h as
+// maybe-uninitialized wherever a masked/shuffle intrinsic inlines it; a known false positive.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include "kernels/cpu/linear_avx512bf16-inl.h"
+#pragma GCC diagnostic pop
+#endif
+
+bool UsesBf16Kernels() {
+#if HWY_TARGET == HWY_AVX3_DL
+  return HasAvx512Bf16();
+#else
+  return false;
+#endif
+}
+
+const char* TargetNameImpl() {
+  return UsesBf16Kernels() ? "AVX3_DL+BF16" : hwy::TargetName(HWY_TARGET);
+}
+
+void LinearFp8Impl(const float* x, int m, const Fp8Weight& w, float* y) {
+  if (m <= 0 || w.n <= 0) return;
+  const detail::QuantizedRows a = detail::QuantizeRows(x, m, w.k);
+#if HWY_TARGET == HWY_AVX3_DL
+  if (HasAvx512Bf16()) return LinearFp8Bf16(a, m, w, y);
+#endif
+  LinearFp8Portable(a, m, w, y);
+}
+
+void LinearFp4Impl(const float* x, int m, const Fp4Weight& w, float* y) {
+  DSV4_CHECK(w.k % kFp4Block == 0);
+  if (m <= 0 || w.n <= 0) return;
+  const detail::QuantizedRows a = detail::QuantizeRows(x, m, w.k);
+#if HWY_TARGET == HWY_AVX3_DL
+  if (HasAvx512Bf16()) return LinearFp4Bf16(a, m, w, y);
+#endif
+  LinearFp4Portable(a, m, w, y);
+}
+
+// FP8 weight -> exact bf16 values (e4m3 · 2^e fits bf16's 7-bit mantissa), fp32 dot with the
+// unquantized activation over the whole row, bf16 out.
+void LinearFp8AsBf16Impl(const float* x, int m, const Fp8Weight& w, float* y) {
+  const int k = w.k, kb = CeilDiv(k, kQuantBlock);
+  ThreadPool::Global().ParallelFor(CeilDiv(w.n, kQuantBlock), [&](int b0, int b1) {
+    std::vector<float> row(k);
+    for (int mt = 0; mt < m; mt += kRowTile) {
+      for (int n = b0 * kQuantBlock; n < std::min(w.n, b1 * kQuantBlock); ++n) {
+        DecodeE4M3(w.w + static_cast<size_t>(n) * k, k, row.data());
+        const uint8_t* ws = w.scale + static_cast<size_t>(n / kQuantBlock) * kb;
+        // RoundBf16 is the identity here except for products in fp32's subnormal range; kept so
+        // the decoded row is bit-identical to ref's.
+        for (int i = 0; i < k; ++i) row[i] = RoundBf16(row[i] * E8M0ToFloat(ws[i / kQuantBlock]));
+        for (int r = mt; r < std::min(m, mt + kRowTile); ++r) {
+          y[static_cast<size_t>(r) * w.n + n] =
+              RoundBf16(Dot(x + static_cast<size_t>(r) * k, row.data(), k));
+        }
+      }
+    }
+  });
+}
+
+void LinearBf16Impl(const float* x, int m, const Bf16Weight& w, float* y, bool round_bf16) {
+  const int k = w.k;
+  ThreadPool::Global().ParallelFor(w.n, [&](int n0, int n1) {
+    for (int mt = 0; mt < m; mt += kRowTile) {
+      for (int n = n0; n < n1; ++n) {
+        const uint16_t* row = w.w + static_cast<size_t>(n) * k;
+        for (int r = mt; r < std::min(m, mt + kRowTile); ++r) {
+          const float acc = DotBf16(x + static_cast<size_t>(r) * k, row, k);
+          y[static_cast<size_t>(r) * w.n + n] = round_bf16 ? RoundBf16(acc) : acc;
+        }
+      }
+    }
+  });
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace dsv4::cpu
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace dsv4::cpu {
+
+HWY_EXPORT(TargetNameImpl);
+HWY_EXPORT(LinearFp8Impl);
+HWY_EXPORT(LinearFp4Impl);
+HWY_EXPORT(LinearFp8AsBf16Impl);
+HWY_EXPORT(LinearBf16Impl);
+
+const char* TargetName() { return HWY_DYNAMIC_DISPATCH(TargetNameImpl)(); }
+
+void LinearFp8(const float* x, int m, const Fp8Weight& w, float* y) {
+  HWY_DYNAMIC_DISPATCH(LinearFp8Impl)(x, m, w, y);
+}
+void LinearFp4(const float* x, int m, const Fp4Weight& w, float* y) {
+  HWY_DYNAMIC_DISPATCH(LinearFp4Impl)(x, m, w, y);
+}
+void LinearFp8AsBf16(const float* x, int m, const Fp8Weight& w, float* y) {
+  HWY_DYNAMIC_DISPATCH(LinearFp8AsBf16Impl)(x, m, w, y);
+}
+void LinearBf16(const float* x, int m, const Bf16Weight& w, float* y, bool round_bf16) {
+  HWY_DYNAMIC_DISPATCH(LinearBf16Impl)(x, m, w, y, round_bf16);
+}
+
+}  // namespace dsv4::cpu
+#endif  // HWY_ONCE

@@ -1,0 +1,275 @@
+// FP8 and MXFP4 linear kernels for AVX-512 with BF16 and VBMI (Zen 4, Sapphire Rapids), included
+// by linear.cc inside the AVX3_DL target only, entered only when CPUID reports AVX512_BF16.
+//
+// Idea: e4m3 and e2m1 values (and e4m3 activations) are exact in bf16, and their products are
+// exact in fp32, so `vdpbf16ps` (32 products per instruction, fp32 accumulate) computes the
+// reference's per-block partial sums up to summation order. Weights are decoded to bf16 in
+// registers by byte table lookups (vpermi2b for the 128 e4m3 magnitudes, vpshufb for the 16 e2m1
+// nibbles); the unpack instructions leave the elements permuted within 128-bit lanes, so the
+// activations are stored once per call in that same permuted order instead. Per-block partials
+// of 16 blocks are reduced to one vector of 16 block sums with shuffles, scaled by s_x·s_w
+// (16 at a time) and added to a 16-lane fp32 accumulator, summed once at the end.
+//
+// Not a standalone header: no include guard, it lives in linear.cc's per-target namespace.
+
+#define DSV4_BF16_ATTR __attribute__((target("avx512bf16")))
+
+HWY_INLINE bool HasAvx512Bf16() {
+  static const bool has = __builtin_cpu_supports("avx512bf16");
+  return has;
+}
+
+// Byte tables: bf16 of e4m3 magnitude c (0..127) split into high and low bytes (128 entries
+// each, the vpermi2b table pair); bf16 of the 16 e2m1 nibbles, high and low bytes.
+struct Bf16Tables {
+  alignas(64) uint8_t e4m3_hi[128];
+  alignas(64) uint8_t e4m3_lo[128];
+  alignas(64) uint8_t e2m1_hi[64];  // 16 entries repeated per 128-bit lane (vpshufb)
+  alignas(64) uint8_t e2m1_lo[64];
+};
+
+inline const Bf16Tables& GetBf16Tables() {
+  static const Bf16Tables tables = [] {
+    Bf16Tables t;
+    for (int c = 0; c < 128; ++c) {
+      const uint16_t b = FloatToBf16(E4M3ToFloat(static_cast<uint8_t>(c)));  // 0x7f -> NaN
+      t.e4m3_hi[c] = static_cast<uint8_t>(b >> 8);
+      t.e4m3_lo[c] = static_cast<uint8_t>(b & 0xff);
+    }
+    for (int i = 0; i < 64; ++i) {
+      const uint16_t b = FloatToBf16(E2M1ToFloat(static_cast<uint8_t>(i & 15)));
+      t.e2m1_hi[i] = static_cast<uint8_t>(b >> 8);
+      t.e2m1_lo[i] = static_cast<uint8_t>(b & 0xff);
+    }
+    return t;
+  }();
+  return tables;
+}
+
+inline uint64_t ByteMask(int bytes) {
+  return bytes >= 64 ? ~uint64_t{0} : bytes <= 0 ? 0 : (uint64_t{1} << bytes) - 1;
+}
+
+// 16 e8m0 scale bytes (the first `count`; the rest read as 0) -> fp32 exactly as E8M0ToFloat.
+DSV4_BF16_ATTR HWY_INLINE __m512 E8M0x16(const uint8_t* p, int count) {
+  const __mmask16 load = count >= 16 ? 0xffff : static_cast<__mmask16>((1u << count) - 1);
+  const __m512i e = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(load, p));
+  __m512i bits = _mm512_slli_epi32(e, 23);
+  bits = _mm512_mask_mov_epi32(bits, _mm512_cmpeq_epi32_mask(e, _mm512_setzero_si512()),
+                               _mm512_set1_epi32(0x00400000));  // 2^-127, an fp32 subnormal
+  bits = _mm512_mask_mov_epi32(bits, _mm512_cmpeq_epi32_mask(e, _mm512_set1_epi32(0xff)),
+                               _mm512_set1_epi32(0x7fc00000));  // NaN
+  return _mm512_castsi512_ps(bits);
+}
+
+// Per 128-bit lane q: [P0(0+1), P0(2+3), P1(0+1), P1(2+3)] — pairwise sums of two vectors.
+DSV4_BF16_ATTR HWY_INLINE __m512 PairSum(__m512 a, __m512 b) {
+  return _mm512_add_ps(_mm512_shuffle_ps(a, b, 0x88), _mm512_shuffle_ps(a, b, 0xdd));
+}
+
+// 16 vectors -> one vector whose lane i is the sum of p[i]'s 16 lanes.
+DSV4_BF16_ATTR HWY_INLINE __m512 Reduce16(const __m512* p) {
+  __m512 q[8], r[4];
+  for (int i = 0; i < 8; ++i) q[i] = PairSum(p[2 * i], p[2 * i + 1]);
+  for (int i = 0; i < 4; ++i)
+    r[i] = PairSum(q[2 * i], q[2 * i + 1]);  // lane 4j+e: p[4i+e], 128-bit lane j
+  const __m512 u01 =
+      _mm512_add_ps(_mm512_shuffle_f32x4(r[0], r[1], 0x88), _mm512_shuffle_f32x4(r[0], r[1], 0xdd));
+  const __m512 u23 =
+      _mm512_add_ps(_mm512_shuffle_f32x4(r[2], r[3], 0x88), _mm512_shuffle_f32x4(r[2], r[3], 0xdd));
+  return _mm512_add_ps(_mm512_shuffle_f32x4(u01, u23, 0x88), _mm512_shuffle_f32x4(u01, u23, 0xdd));
+}
+
+DSV4_BF16_ATTR HWY_INLINE __m512 Dp(__m512 acc, __m512i w, const uint16_t* x) {
+  return _mm512_dpbf16_ps(acc, (__m512bh)w, (__m512bh)_mm512_loadu_si512(x));
+}
+
+// ---------------------------------------------------------------------------------------- FP8
+
+// Activations in the order of the e4m3 decode: per 64 values, A[8q+t] = x[16q+t] then
+// B[8q+t] = x[16q+8+t] (unpacklo/unpackhi of 128-bit lane q); zero beyond k.
+std::vector<uint16_t> PermuteFp8Acts(const detail::QuantizedRows& a, int m, int k) {
+  const int kp = a.kb * kQuantBlock;
+  std::vector<uint16_t> out(static_cast<size_t>(m) * kp, 0);
+  for (int r = 0; r < m; ++r) {
+    const float* q = a.q.data() + static_cast<size_t>(r) * k;
+    uint16_t* o = out.data() + static_cast<size_t>(r) * kp;
+    for (int i = 0; i < k; ++i) {
+      const int base = i & ~63, j = i & 63, lane = j >> 4, t = j & 7, half = (j >> 3) & 1;
+      o[base + 32 * half + 8 * lane + t] = FloatToBf16(q[i]);  // exact: e4m3 values fit bf16
+    }
+  }
+  return out;
+}
+
+// Weight row `wrow` (k codes) against R activation rows: y[r] = bf16(Σ_b partial_b · s_x·s_w).
+template <int R>
+DSV4_BF16_ATTR void Fp8Row(const uint8_t* wrow, const uint8_t* ws, int k, int kb,
+                           const uint16_t* xp, size_t kp, const float* xs, float* y,
+                           size_t y_stride) {
+  const Bf16Tables& t = GetBf16Tables();
+  const __m512i hi0 = _mm512_load_si512(t.e4m3_hi), hi1 = _mm512_load_si512(t.e4m3_hi + 64);
+  const __m512i lo0 = _mm512_load_si512(t.e4m3_lo), lo1 = _mm512_load_si512(t.e4m3_lo + 64);
+  const __m512i sign = _mm512_set1_epi8(static_cast<char>(0x80));
+  __m512 acc[R], p[R][16];
+  for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+  for (int g = 0; g < kb; g += 16) {
+    const int nb = std::min(16, kb - g);
+    for (int bi = 0; bi < 16; ++bi) {
+      if (bi >= nb) {
+        for (int r = 0; r < R; ++r) p[r][bi] = _mm512_setzero_ps();
+        continue;
+      }
+      const int i0 = (g + bi) * kQuantBlock;
+      __m512i wv[4];
+      for (int h = 0; h < 2; ++h) {
+        const __m512i v = _mm512_maskz_loadu_epi8(ByteMask(k - i0 - 64 * h), wrow + i0 + 64 * h);
+        // hi byte | sign (ternlog A | (B & C)); lo byte does not depend on the sign.
+        const __m512i hb =
+            _mm512_ternarylogic_epi32(_mm512_permutex2var_epi8(hi0, v, hi1), v, sign, 0xf8);
+        const __m512i lb = _mm512_permutex2var_epi8(lo0, v, lo1);
+        wv[2 * h] = _mm512_unpacklo_epi8(lb, hb);
+        wv[2 * h + 1] = _mm512_unpackhi_epi8(lb, hb);
+      }
+      for (int r = 0; r < R; ++r) {
+        const uint16_t* x = xp + r * kp + i0;
+        __m512 s = Dp(_mm512_setzero_ps(), wv[0], x);
+        s = Dp(s, wv[1], x + 32);
+        s = Dp(s, wv[2], x + 64);
+        p[r][bi] = Dp(s, wv[3], x + 96);
+      }
+    }
+    const __m512 sw = E8M0x16(ws + g, nb);
+    for (int r = 0; r < R; ++r) {
+      const __m512 sx =
+          _mm512_maskz_loadu_ps(static_cast<__mmask16>(nb >= 16 ? 0xffff : (1u << nb) - 1),
+                                xs + static_cast<size_t>(r) * kb + g);
+      acc[r] = _mm512_add_ps(acc[r], _mm512_mul_ps(Reduce16(p[r]), _mm512_mul_ps(sx, sw)));
+    }
+  }
+  for (int r = 0; r < R; ++r) y[r * y_stride] = RoundBf16(_mm512_reduce_add_ps(acc[r]));
+}
+
+using Fp8RowFn = void (*)(const uint8_t*, const uint8_t*, int, int, const uint16_t*, size_t,
+                          const float*, float*, size_t);
+constexpr int kBf16RowTile = 8;  // activation rows sharing one in-register weight decode
+constexpr Fp8RowFn kFp8Row[kBf16RowTile] = {Fp8Row<1>, Fp8Row<2>, Fp8Row<3>, Fp8Row<4>,
+                                            Fp8Row<5>, Fp8Row<6>, Fp8Row<7>, Fp8Row<8>};
+
+void LinearFp8Bf16(const detail::QuantizedRows& a, int m, const Fp8Weight& w, float* y) {
+  const int k = w.k, kb = a.kb;
+  const size_t kp = static_cast<size_t>(kb) * kQuantBlock;
+  const std::vector<uint16_t> xp = PermuteFp8Acts(a, m, k);
+  ThreadPool::Global().ParallelFor(CeilDiv(w.n, kQuantBlock), [&](int b0, int b1) {
+    for (int mt = 0; mt < m; mt += kRowTile) {
+      const int mt_end = std::min(m, mt + kRowTile);
+      for (int n = b0 * kQuantBlock; n < std::min(w.n, b1 * kQuantBlock); ++n) {
+        const uint8_t* ws = w.scale + static_cast<size_t>(n / kQuantBlock) * kb;
+        for (int r = mt; r < mt_end; r += kBf16RowTile) {
+          const int rows = std::min(kBf16RowTile, mt_end - r);
+          kFp8Row[rows - 1](w.w + static_cast<size_t>(n) * k, ws, k, kb, xp.data() + r * kp, kp,
+                            a.s.data() + static_cast<size_t>(r) * kb,
+                            y + static_cast<size_t>(r) * w.n + n, static_cast<size_t>(w.n));
+        }
+      }
+    }
+  });
+}
+
+// -------------------------------------------------------------------------------------- MXFP4
+
+constexpr int kFp4Chunk = 512;  // values per step: 4 loads of 64 bytes, 16 scale blocks
+
+// Activations in the order of the e2m1 decode: per 128 values, X_j[8q+i] (j = 0..3, 32 each) =
+// x[32q + 16·(j&1) + 2i + (j>>1)]; zero beyond k. Scales per chunk of 512 in the order of the
+// 4-group reduction: lane 4q+c = s_x of 128-group c.
+void PermuteFp4Acts(const detail::QuantizedRows& a, int m, int k, std::vector<uint16_t>* xp,
+                    std::vector<float>* sx) {
+  const int chunks = CeilDiv(k, kFp4Chunk), kp = chunks * kFp4Chunk;
+  xp->assign(static_cast<size_t>(m) * kp, 0);
+  sx->assign(static_cast<size_t>(m) * chunks * 16, 0.0f);
+  for (int r = 0; r < m; ++r) {
+    const float* q = a.q.data() + static_cast<size_t>(r) * k;
+    uint16_t* o = xp->data() + static_cast<size_t>(r) * kp;
+    for (int i = 0; i < k; ++i) {
+      const int base = i & ~127, e = i & 127, lane = e >> 5, odd = e & 1, upper = (e >> 4) & 1;
+      const int idx = (e & 15) >> 1, j = upper + 2 * odd;
+      o[base + 32 * j + 8 * lane + idx] = FloatToBf16(q[i]);
+    }
+    float* s = sx->data() + static_cast<size_t>(r) * chunks * 16;
+    for (int g = 0; g < a.kb; ++g) {
+      for (int lane = 0; lane < 4; ++lane)
+        s[(g / 4) * 16 + 4 * lane + g % 4] = a.s[static_cast<size_t>(r) * a.kb + g];
+    }
+  }
+}
+
+template <int R>
+DSV4_BF16_ATTR void Fp4Row(const uint8_t* wrow, const uint8_t* ws, int k, const uint16_t* xp,
+                           size_t kp, const float* sxp, size_t sx_stride, float* y,
+                           size_t y_stride) {
+  const Bf16Tables& t = GetBf16Tables();
+  const __m512i thi = _mm512_load_si512(t.e2m1_hi), tlo = _mm512_load_si512(t.e2m1_lo);
+  const __m512i nib = _mm512_set1_epi8(0x0f);
+  // Lane 4q+c of the reduced vector holds block 4c+q of the chunk; scales follow that order.
+  const __m512i transpose = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  const int row_bytes = k / 2, k32 = k / kFp4Block;
+  __m512 acc[R];
+  for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+  for (int ch = 0; ch * kFp4Chunk < k; ++ch) {
+    __m512 p[R][4];
+    for (int c = 0; c < 4; ++c) {
+      const int off = ch * (kFp4Chunk / 2) + c * 64;
+      const __m512i v = _mm512_maskz_loadu_epi8(ByteMask(row_bytes - off), wrow + off);
+      const __m512i lo = _mm512_and_si512(v, nib),
+                    hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), nib);
+      const __m512i a_hi = _mm512_shuffle_epi8(thi, lo), a_lo = _mm512_shuffle_epi8(tlo, lo);
+      const __m512i b_hi = _mm512_shuffle_epi8(thi, hi), b_lo = _mm512_shuffle_epi8(tlo, hi);
+      const __m512i w0 = _mm512_unpacklo_epi8(a_lo, a_hi), w1 = _mm512_unpackhi_epi8(a_lo, a_hi);
+      const __m512i w2 = _mm512_unpacklo_epi8(b_lo, b_hi), w3 = _mm512_unpackhi_epi8(b_lo, b_hi);
+      for (int r = 0; r < R; ++r) {
+        const uint16_t* x = xp + r * kp + ch * kFp4Chunk + c * 128;
+        __m512 s = Dp(_mm512_setzero_ps(), w0, x);
+        s = Dp(s, w1, x + 32);
+        s = Dp(s, w2, x + 64);
+        p[r][c] = Dp(s, w3, x + 96);
+      }
+    }
+    const __m512 sw = _mm512_permutexvar_ps(transpose, E8M0x16(ws + ch * 16, k32 - ch * 16));
+    for (int r = 0; r < R; ++r) {
+      const __m512 part = PairSum(PairSum(p[r][0], p[r][1]), PairSum(p[r][2], p[r][3]));
+      const __m512 sx = _mm512_loadu_ps(sxp + r * sx_stride + ch * 16);
+      acc[r] = _mm512_add_ps(acc[r], _mm512_mul_ps(part, _mm512_mul_ps(sx, sw)));
+    }
+  }
+  for (int r = 0; r < R; ++r) y[r * y_stride] = RoundBf16(_mm512_reduce_add_ps(acc[r]));
+}
+
+using Fp4RowFn = void (*)(const uint8_t*, const uint8_t*, int, const uint16_t*, size_t,
+                          const float*, size_t, float*, size_t);
+constexpr Fp4RowFn kFp4Row[kBf16RowTile] = {Fp4Row<1>, Fp4Row<2>, Fp4Row<3>, Fp4Row<4>,
+                                            Fp4Row<5>, Fp4Row<6>, Fp4Row<7>, Fp4Row<8>};
+
+void LinearFp4Bf16(const detail::QuantizedRows& a, int m, const Fp4Weight& w, float* y) {
+  const int k = w.k, chunks = CeilDiv(k, kFp4Chunk);
+  const size_t kp = static_cast<size_t>(chunks) * kFp4Chunk,
+               sx_stride = static_cast<size_t>(chunks) * 16;
+  std::vector<uint16_t> xp;
+  std::vector<float> sx;
+  PermuteFp4Acts(a, m, k, &xp, &sx);
+  ThreadPool::Global().ParallelFor(w.n, [&](int n0, int n1) {
+    for (int mt = 0; mt < m; mt += kRowTile) {
+      const int mt_end = std::min(m, mt + kRowTile);
+      for (int n = n0; n < n1; ++n) {
+        const uint8_t* wrow = w.w + static_cast<size_t>(n) * (k / 2);
+        const uint8_t* ws = w.scale + static_cast<size_t>(n) * (k / kFp4Block);
+        for (int r = mt; r < mt_end; r += kBf16RowTile) {
+          const int rows = std::min(kBf16RowTile, mt_end - r);
+          kFp4Row[rows - 1](wrow, ws, k, xp.data() + r * kp, kp, sx.data() + r * sx_stride,
+                            sx_stride, y + static_cast<size_t>(r) * w.n + n,
+                            static_cast<size_t>(w.n));
+        }
+      }
+    }
+  });
+}

@@ -1,0 +1,75 @@
+// The dispatching layer of kernels.h: fast cpu/ kernels where they exist, ref/ otherwise or when
+// DSV4_KERNELS=ref.
+#include "kernels/kernels.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "base/check.h"
+#include "kernels/cpu/cpu.h"
+#include "kernels/ref/ref.h"
+
+namespace dsv4 {
+namespace {
+
+int CeilDiv(int a, int b) { return (a + b - 1) / b; }
+
+// DSV4_KERNELS=ref forces the scalar reference everywhere; read once (a process-wide setting, not
+// a mode switch: it never changes while the process runs).
+bool UseRef() {
+  static const bool use_ref = [] {
+    const char* env = std::getenv("DSV4_KERNELS");
+    return env != nullptr && std::strcmp(env, "ref") == 0;
+  }();
+  return use_ref;
+}
+
+}  // namespace
+
+Fp8Weight Fp8Weight::Rows(int row0, int rows) const {
+  DSV4_CHECK(row0 % kQuantBlock == 0 && row0 + rows <= n);
+  Fp8Weight sub = *this;
+  sub.w = w + static_cast<size_t>(row0) * k;
+  sub.scale = scale + static_cast<size_t>(row0 / kQuantBlock) * CeilDiv(k, kQuantBlock);
+  sub.n = rows;
+  return sub;
+}
+
+const char* KernelsName() { return UseRef() ? "ref" : cpu::TargetName(); }
+
+void QuantizeE4M3(const float* x, int k, int block, float* q, float* s) {
+  ref::QuantizeE4M3(x, k, block, q, s);
+}
+void QuantizeE2M1(const float* x, int k, int block, float* q, float* s) {
+  ref::QuantizeE2M1(x, k, block, q, s);
+}
+void Fp8Sim(float* x, int k, int block) { ref::Fp8Sim(x, k, block); }
+void Fp4Sim(float* x, int k, int block) { ref::Fp4Sim(x, k, block); }
+
+void LinearFp8(const float* x, int m, const Fp8Weight& w, float* y) {
+  UseRef() ? ref::LinearFp8(x, m, w, y) : cpu::LinearFp8(x, m, w, y);
+}
+void LinearFp4(const float* x, int m, const Fp4Weight& w, float* y) {
+  UseRef() ? ref::LinearFp4(x, m, w, y) : cpu::LinearFp4(x, m, w, y);
+}
+void LinearFp8AsBf16(const float* x, int m, const Fp8Weight& w, float* y) {
+  UseRef() ? ref::LinearFp8AsBf16(x, m, w, y) : cpu::LinearFp8AsBf16(x, m, w, y);
+}
+void LinearBf16(const float* x, int m, const Bf16Weight& w, float* y, bool round_bf16) {
+  UseRef() ? ref::LinearBf16(x, m, w, y, round_bf16) : cpu::LinearBf16(x, m, w, y, round_bf16);
+}
+
+void RmsNorm(const float* x, int rows, int n, const float* w, float eps, float* y) {
+  ref::RmsNorm(x, rows, n, w, eps, y);
+}
+void ApplyRope(float* x, int dims, const float* cos, const float* sin, bool inverse) {
+  ref::ApplyRope(x, dims, cos, sin, inverse);
+}
+void Hadamard(float* x, int n) { ref::Hadamard(x, n); }
+
+void SparseAttention(const float* q, int heads, int dim, const float* const* kv_rows, int n_slots,
+                     const float* sink, float scale, float* out) {
+  ref::SparseAttention(q, heads, dim, kv_rows, n_slots, sink, scale, out);
+}
+
+}  // namespace dsv4

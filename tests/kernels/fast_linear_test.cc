@@ -1,0 +1,279 @@
+// Every SIMD linear kernel (kernels/cpu) against its scalar twin (kernels/ref), for every Highway
+// target compiled in and supported by this CPU, on random inputs of odd shapes. Contract
+// (kernels.h): each output equals ref or is 1 bf16 ulp away.
+#include <gtest/gtest.h>
+#include <hwy/targets.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "base/numeric.h"
+#include "kernels/cpu/cpu.h"
+#include "kernels/kernels.h"
+#include "kernels/ref/ref.h"
+#include "kernels/thread_pool.h"
+
+namespace dsv4 {
+namespace {
+
+constexpr int kMs[] = {1, 2, 3, 7, 17};
+constexpr int kNs[] = {1, 5, 128, 130, 257};
+
+// bf16 patterns as a monotone integer line, so neighbours differ by 1 (and +0/-0 by 0).
+int64_t Bf16Ordinal(float v) {
+  const int32_t b = static_cast<int32_t>(FloatToBf16(v));
+  return (b & 0x8000) ? -static_cast<int64_t>(b & 0x7fff) : b;
+}
+
+struct UlpStats {
+  int64_t equal = 0, one_ulp = 0;
+};
+
+// Fast vs ref outputs: identical, or both bf16 values 1 ulp apart (NaN only where ref is NaN).
+void ExpectWithinOneBf16Ulp(const std::vector<float>& fast, const std::vector<float>& ref,
+                            UlpStats* stats, const std::string& what) {
+  ASSERT_EQ(fast.size(), ref.size());
+  int reported = 0;
+  for (size_t i = 0; i < fast.size(); ++i) {
+    if (std::isnan(ref[i])) {
+      EXPECT_TRUE(std::isnan(fast[i])) << what << " [" << i << "]";
+      continue;
+    }
+    EXPECT_EQ(fast[i], RoundBf16(fast[i])) << what << " [" << i << "] not a bf16 value";
+    const int64_t d = std::abs(Bf16Ordinal(fast[i]) - Bf16Ordinal(ref[i]));
+    if (d == 0) {
+      ++stats->equal;
+    } else if (d == 1) {
+      ++stats->one_ulp;
+    } else if (reported++ < 5) {
+      ADD_FAILURE() << what << " [" << i << "]: fast " << fast[i] << " vs ref " << ref[i];
+    }
+  }
+}
+
+// For kernels whose products are not exact in fp32 (unquantized fp32 activations): a reordered
+// sum differs from ref by at most ~k fp32 roundings of Σ|x·w| (which cancellation can make large
+// next to the result), plus the final bf16 rounding when bf16 out.
+void ExpectCloseToRef(const std::vector<float>& fast, const std::vector<float>& ref,
+                      const std::vector<float>& x, const std::vector<float>& w_values, int m, int n,
+                      int k, bool bf16_out, const std::string& what) {
+  int reported = 0;
+  for (int r = 0; r < m; ++r) {
+    for (int o = 0; o < n; ++o) {
+      double mag = 0;
+      for (int i = 0; i < k; ++i) {
+        mag += std::fabs(double(x[static_cast<size_t>(r) * k + i]) *
+                         w_values[static_cast<size_t>(o) * k + i]);
+      }
+      const size_t at = static_cast<size_t>(r) * n + o;
+      const double ulp =
+          bf16_out ? std::ldexp(1.0, std::ilogb(std::max(std::fabs(ref[at]), 1e-30f)) - 7) : 0;
+      const double tol = ulp + 2.0 * k * std::ldexp(mag, -24) + 1e-30;
+      if (bf16_out) {
+        EXPECT_EQ(fast[at], RoundBf16(fast[at])) << what;
+      }
+      if (std::fabs(fast[at] - ref[at]) > tol && reported++ < 5) {
+        ADD_FAILURE() << what << " [" << at << "]: fast " << fast[at] << " vs ref " << ref[at]
+                      << " tol " << tol;
+      }
+    }
+  }
+}
+
+// Random activations with a spread of magnitudes (per-row scale), exact zeros, and runs of tiny
+// values that quantize to e4m3 subnormals next to large ones in the same 128-block.
+std::vector<float> RandomActivations(std::mt19937& rng, int m, int k) {
+  std::normal_distribution<float> g(0, 1);
+  std::vector<float> x(static_cast<size_t>(m) * k);
+  for (int r = 0; r < m; ++r) {
+    const float row_scale = std::ldexp(1.0f, static_cast<int>(rng() % 12) - 6);
+    for (int i = 0; i < k; ++i) {
+      float v = g(rng) * row_scale;
+      const uint32_t u = rng() % 64;
+      if (u == 0) v = 0.0f;
+      if (u == 1) v *= 1e-3f;
+      x[static_cast<size_t>(r) * k + i] = RoundBf16(v);
+    }
+  }
+  return x;
+}
+
+// Runs `body` once per Highway target that is both compiled and supported here.
+template <typename Body>
+void ForEachTarget(const Body& body) {
+  for (const int64_t target : hwy::SupportedAndGeneratedTargets()) {
+    hwy::SetSupportedTargetsForTest(target);
+    SCOPED_TRACE(cpu::TargetName());
+    body();
+  }
+  hwy::SetSupportedTargetsForTest(0);
+}
+
+TEST(FastLinearFp4, MatchesRefOnOddShapes) {
+  ForEachTarget([] {
+    std::mt19937 rng(11);
+    UlpStats stats;
+    for (int m : kMs) {
+      for (int n : kNs) {
+        for (int k : {32, 96, 256, 544, 4096}) {
+          if (k == 4096 && (m > 3 || n > 130)) continue;  // the decode shape, kept small
+          std::vector<uint8_t> w(static_cast<size_t>(n) * k / 2),
+              s(static_cast<size_t>(n) * k / 32);
+          for (auto& b : w) b = static_cast<uint8_t>(rng());
+          for (auto& e : s) e = static_cast<uint8_t>(112 + rng() % 24);
+          const std::vector<float> x = RandomActivations(rng, m, k);
+          std::vector<float> y(static_cast<size_t>(m) * n), y_ref(y.size());
+          const Fp4Weight wt{w.data(), s.data(), n, k};
+          cpu::LinearFp4(x.data(), m, wt, y.data());
+          ref::LinearFp4(x.data(), m, wt, y_ref.data());
+          ExpectWithinOneBf16Ulp(
+              y, y_ref, &stats,
+              "fp4 m=" + std::to_string(m) + " n=" + std::to_string(n) + " k=" + std::to_string(k));
+        }
+      }
+    }
+    // Almost every output is identical: the fp32 partial sums are exact or nearly so.
+    EXPECT_GT(stats.equal, 50 * stats.one_ulp)
+        << stats.equal << " equal, " << stats.one_ulp << " 1 ulp";
+  });
+}
+
+TEST(FastLinearFp8, MatchesRefOnOddShapes) {
+  ForEachTarget([] {
+    std::mt19937 rng(12);
+    UlpStats stats;
+    for (int m : kMs) {
+      for (int n : kNs) {
+        for (int k : {128, 200, 384, 2176}) {  // 2176 = 17 blocks: one full group of 16 and a tail
+          if (k == 2176 && m > 3 && n > 5) continue;
+          const int kb = (k + 127) / 128;
+          std::vector<uint8_t> w(static_cast<size_t>(n) * k),
+              s(static_cast<size_t>((n + 127) / 128) * kb);
+          for (auto& c : w) {
+            c = static_cast<uint8_t>(rng());
+            if ((c & 0x7f) == 0x7f) c &= 0xfe;  // NaN codes get their own test
+          }
+          for (auto& e : s) e = static_cast<uint8_t>(110 + rng() % 24);
+          const std::vector<float> x = RandomActivations(rng, m, k);
+          std::vector<float> y(static_cast<size_t>(m) * n), y_ref(y.size());
+          const Fp8Weight wt{w.data(), s.data(), n, k};
+          cpu::LinearFp8(x.data(), m, wt, y.data());
+          ref::LinearFp8(x.data(), m, wt, y_ref.data());
+          ExpectWithinOneBf16Ulp(
+              y, y_ref, &stats,
+              "fp8 m=" + std::to_string(m) + " n=" + std::to_string(n) + " k=" + std::to_string(k));
+        }
+      }
+    }
+    EXPECT_GT(stats.equal, 50 * stats.one_ulp)
+        << stats.equal << " equal, " << stats.one_ulp << " 1 ulp";
+  });
+}
+
+// NaN weight codes (0x7f, 0xff) and NaN scales (e8m0 0xff) poison exactly the outputs ref poisons.
+TEST(FastLinearFp8, NaNCodesAndScalesLikeRef) {
+  ForEachTarget([] {
+    std::mt19937 rng(13);
+    const int m = 2, n = 256, k = 256;
+    std::vector<uint8_t> w(static_cast<size_t>(n) * k), s(2 * 2, 127);
+    for (auto& c : w) c = static_cast<uint8_t>(rng() % 0x70);
+    w[5 * k + 3] = 0x7f;
+    w[9 * k + 200] = 0xff;
+    s[3] = 0xff;  // rows 128.., K block 1
+    const std::vector<float> x = RandomActivations(rng, m, k);
+    std::vector<float> y(static_cast<size_t>(m) * n), y_ref(y.size());
+    cpu::LinearFp8(x.data(), m, Fp8Weight{w.data(), s.data(), n, k}, y.data());
+    ref::LinearFp8(x.data(), m, Fp8Weight{w.data(), s.data(), n, k}, y_ref.data());
+    UlpStats stats;
+    ExpectWithinOneBf16Ulp(y, y_ref, &stats, "fp8 nan");
+    EXPECT_TRUE(std::isnan(y[5]) && std::isnan(y[9]) && std::isnan(y[200]));
+  });
+}
+
+TEST(FastLinearFp8AsBf16, MatchesRefOnOddShapes) {
+  ForEachTarget([] {
+    std::mt19937 rng(14);
+    for (int m : kMs) {
+      for (int n : kNs) {
+        for (int k : {128, 200, 384}) {
+          const int kb = (k + 127) / 128;
+          std::vector<uint8_t> w(static_cast<size_t>(n) * k),
+              s(static_cast<size_t>((n + 127) / 128) * kb);
+          for (auto& c : w)
+            c = static_cast<uint8_t>(rng() % 0x7f) | static_cast<uint8_t>(rng() & 0x80);
+          for (auto& e : s) e = static_cast<uint8_t>(110 + rng() % 24);
+          const std::vector<float> x = RandomActivations(rng, m, k);
+          std::vector<float> y(static_cast<size_t>(m) * n), y_ref(y.size());
+          const Fp8Weight wt{w.data(), s.data(), n, k};
+          cpu::LinearFp8AsBf16(x.data(), m, wt, y.data());
+          ref::LinearFp8AsBf16(x.data(), m, wt, y_ref.data());
+          std::vector<float> wv(w.size());
+          for (size_t i = 0; i < w.size(); ++i) {
+            const size_t o = i / k, c = i % k;
+            wv[i] = E4M3ToFloat(w[i]) * E8M0ToFloat(s[(o / 128) * kb + c / 128]);
+          }
+          ExpectCloseToRef(y, y_ref, x, wv, m, n, k, true,
+                           "fp8-as-bf16 m=" + std::to_string(m) + " n=" + std::to_string(n) +
+                               " k=" + std::to_string(k));
+        }
+      }
+    }
+  });
+}
+
+TEST(FastLinearBf16, MatchesRefOnOddShapes) {
+  ForEachTarget([] {
+    std::mt19937 rng(15);
+    std::normal_distribution<float> g(0, 1);
+    for (int m : kMs) {
+      for (int n : kNs) {
+        for (int k : {1, 7, 130, 257}) {
+          std::vector<uint16_t> w(static_cast<size_t>(n) * k);
+          for (auto& b : w) b = FloatToBf16(g(rng));
+          std::vector<float> x(static_cast<size_t>(m) * k);
+          for (auto& v : x) v = g(rng);  // fp32 activations (the fp32-out callers pass fp32)
+          std::vector<float> y(static_cast<size_t>(m) * n), y_ref(y.size());
+          const Bf16Weight wt{w.data(), n, k};
+          const std::string what =
+              "bf16 m=" + std::to_string(m) + " n=" + std::to_string(n) + " k=" + std::to_string(k);
+          std::vector<float> wv(w.size());
+          for (size_t i = 0; i < w.size(); ++i) wv[i] = Bf16ToFloat(w[i]);
+          for (bool bf16_out : {true, false}) {
+            cpu::LinearBf16(x.data(), m, wt, y.data(), bf16_out);
+            ref::LinearBf16(x.data(), m, wt, y_ref.data(), bf16_out);
+            ExpectCloseToRef(y, y_ref, x, wv, m, n, k, bf16_out,
+                             what + (bf16_out ? " bf16" : " fp32"));
+          }
+        }
+      }
+    }
+  });
+}
+
+// The work split changes nothing: 1 thread and the global pool give identical outputs.
+TEST(FastLinear, ThreadCountDoesNotChangeResults) {
+  std::mt19937 rng(16);
+  const int m = 3, n = 300, k = 512;
+  std::vector<uint8_t> w(static_cast<size_t>(n) * k / 2), s(static_cast<size_t>(n) * k / 32);
+  for (auto& b : w) b = static_cast<uint8_t>(rng());
+  for (auto& e : s) e = static_cast<uint8_t>(118 + rng() % 12);
+  const std::vector<float> x = RandomActivations(rng, m, k);
+  std::vector<float> y(static_cast<size_t>(m) * n), y1(y.size());
+  cpu::LinearFp4(x.data(), m, Fp4Weight{w.data(), s.data(), n, k}, y.data());
+  // One output row at a time: a different split of the same rows.
+  for (int o = 0; o < n; ++o) {
+    std::vector<float> yo(m);
+    cpu::LinearFp4(x.data(), m,
+                   Fp4Weight{w.data() + static_cast<size_t>(o) * k / 2,
+                             s.data() + static_cast<size_t>(o) * k / 32, 1, k},
+                   yo.data());
+    for (int r = 0; r < m; ++r) y1[static_cast<size_t>(r) * n + o] = yo[r];
+  }
+  EXPECT_EQ(y, y1);
+}
+
+}  // namespace
+}  // namespace dsv4
