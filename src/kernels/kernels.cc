@@ -38,7 +38,7 @@ Fp8Weight Fp8Weight::Rows(int row0, int rows) const {
 const char* KernelsName() { return UseRef() ? "ref" : cpu::TargetName(); }
 
 void QuantizeE4M3(const float* x, int k, int block, float* q, float* s) {
-  ref::QuantizeE4M3(x, k, block, q, s);
+  UseRef() ? ref::QuantizeE4M3(x, k, block, q, s) : cpu::QuantizeE4M3(x, k, block, q, s);
 }
 void QuantizeE2M1(const float* x, int k, int block, float* q, float* s) {
   ref::QuantizeE2M1(x, k, block, q, s);

@@ -6,6 +6,9 @@
 
 namespace dsv4::cpu {
 
+// Bit-identical to ref::QuantizeE4M3 (the activation quantization of every FP8/FP4 linear).
+void QuantizeE4M3(const float* x, int k, int block, float* q, float* s);
+
 void LinearFp8(const float* x, int m, const Fp8Weight& w, float* y);
 void LinearFp4(const float* x, int m, const Fp4Weight& w, float* y);
 void LinearFp8AsBf16(const float* x, int m, const Fp8Weight& w, float* y);

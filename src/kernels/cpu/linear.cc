@@ -45,7 +45,7 @@ inline QuantizedRows QuantizeRows(const float* x, int m, int k) {
   a.q.resize(static_cast<size_t>(m) * k);
   a.s.resize(static_cast<size_t>(m) * a.kb);
   for (int r = 0; r < m; ++r) {
-    ref::QuantizeE4M3(x + static_cast<size_t>(r) * k, k, kQuantBlock,
+    cpu::QuantizeE4M3(x + static_cast<size_t>(r) * k, k, kQuantBlock,
                       a.q.data() + static_cast<size_t>(r) * k,
                       a.s.data() + static_cast<size_t>(r) * a.kb);
   }
