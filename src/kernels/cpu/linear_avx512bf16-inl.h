@@ -4,9 +4,9 @@
 // Idea: e4m3 and e2m1 values (and e4m3 activations) are exact in bf16, and their products are
 // exact in fp32, so `vdpbf16ps` (32 products per instruction, fp32 accumulate) computes the
 // reference's per-block partial sums up to summation order. Weights are decoded to bf16 in
-// registers by byte table lookups (vpermi2b for the 128 e4m3 magnitudes, vpshufb for the 16 e2m1
-// nibbles); the unpack instructions leave the elements permuted within 128-bit lanes, so the
-// activations are stored once per call in that same permuted order instead. Per-block partials
+// registers by table lookups (vpermi2b on bytes for the 128 e4m3 magnitudes, vpermw on 16-bit
+// lanes for the 16 e2m1 nibbles); both leave the elements in a fixed permuted order, so the
+// activations are stored once per call in that same order instead. Per-block partials
 // of 16 blocks are reduced to one vector of 16 block sums with shuffles, scaled by s_x·s_w
 // (16 at a time) and added to a 16-lane fp32 accumulator, summed once at the end.
 //
@@ -19,13 +19,12 @@ HWY_INLINE bool HasAvx512Bf16() {
   return has;
 }
 
-// Byte tables: bf16 of e4m3 magnitude c (0..127) split into high and low bytes (128 entries
-// each, the vpermi2b table pair); bf16 of the 16 e2m1 nibbles, high and low bytes.
+// Tables: bf16 of e4m3 magnitude c (0..127) split into high and low bytes (128 entries each, the
+// vpermi2b table pair); bf16 of the 16 e2m1 nibbles.
 struct Bf16Tables {
   alignas(64) uint8_t e4m3_hi[128];
   alignas(64) uint8_t e4m3_lo[128];
-  alignas(64) uint8_t e2m1_hi[64];  // 16 entries repeated per 128-bit lane (vpshufb)
-  alignas(64) uint8_t e2m1_lo[64];
+  alignas(64) uint16_t e2m1[32];  // the 16 nibbles' bf16, twice (a vpermw table)
 };
 
 inline const Bf16Tables& GetBf16Tables() {
@@ -36,11 +35,7 @@ inline const Bf16Tables& GetBf16Tables() {
       t.e4m3_hi[c] = static_cast<uint8_t>(b >> 8);
       t.e4m3_lo[c] = static_cast<uint8_t>(b & 0xff);
     }
-    for (int i = 0; i < 64; ++i) {
-      const uint16_t b = FloatToBf16(E2M1ToFloat(static_cast<uint8_t>(i & 15)));
-      t.e2m1_hi[i] = static_cast<uint8_t>(b >> 8);
-      t.e2m1_lo[i] = static_cast<uint8_t>(b & 0xff);
-    }
+    for (int i = 0; i < 32; ++i) t.e2m1[i] = FloatToBf16(E2M1ToFloat(static_cast<uint8_t>(i & 15)));
     return t;
   }();
   return tables;
@@ -180,8 +175,8 @@ void LinearFp8Bf16(const detail::QuantizedRows& a, int m, const Fp8Weight& w, fl
 
 constexpr int kFp4Chunk = 512;  // values per step: 4 loads of 64 bytes, 16 scale blocks
 
-// Activations in the order of the e2m1 decode: per 128 values, X_j[8q+i] (j = 0..3, 32 each) =
-// x[32q + 16·(j&1) + 2i + (j>>1)]; zero beyond k. Scales per chunk of 512 in the order of the
+// Activations in the order of the e2m1 decode: per 128 values, X_j[t] (j = 0..3, 32 each) =
+// x[4t + j]; zero beyond k. Scales per chunk of 512 in the order of the
 // 4-group reduction: lane 4q+c = s_x of 128-group c.
 void PermuteFp4Acts(const detail::QuantizedRows& a, int m, int k, std::vector<uint16_t>* xp,
                     std::vector<float>* sx) {
@@ -192,9 +187,8 @@ void PermuteFp4Acts(const detail::QuantizedRows& a, int m, int k, std::vector<ui
     const float* q = a.q.data() + static_cast<size_t>(r) * k;
     uint16_t* o = xp->data() + static_cast<size_t>(r) * kp;
     for (int i = 0; i < k; ++i) {
-      const int base = i & ~127, e = i & 127, lane = e >> 5, odd = e & 1, upper = (e >> 4) & 1;
-      const int idx = (e & 15) >> 1, j = upper + 2 * odd;
-      o[base + 32 * j + 8 * lane + idx] = FloatToBf16(q[i]);
+      const int base = i & ~127, e = i & 127;
+      o[base + 32 * (e & 3) + (e >> 2)] = FloatToBf16(q[i]);
     }
     float* s = sx->data() + static_cast<size_t>(r) * chunks * 16;
     for (int g = 0; g < a.kb; ++g) {
@@ -209,8 +203,7 @@ DSV4_BF16_ATTR void Fp4Row(const uint8_t* wrow, const uint8_t* ws, int k, const 
                            size_t kp, const float* sxp, size_t sx_stride, float* y,
                            size_t y_stride) {
   const Bf16Tables& t = GetBf16Tables();
-  const __m512i thi = _mm512_load_si512(t.e2m1_hi), tlo = _mm512_load_si512(t.e2m1_lo);
-  const __m512i nib = _mm512_set1_epi8(0x0f);
+  const __m512i table = _mm512_load_si512(t.e2m1);
   // Lane 4q+c of the reduced vector holds block 4c+q of the chunk; scales follow that order.
   const __m512i transpose = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
   const int row_bytes = k / 2, k32 = k / kFp4Block;
@@ -221,12 +214,12 @@ DSV4_BF16_ATTR void Fp4Row(const uint8_t* wrow, const uint8_t* ws, int k, const 
     for (int c = 0; c < 4; ++c) {
       const int off = ch * (kFp4Chunk / 2) + c * 64;
       const __m512i v = _mm512_maskz_loadu_epi8(ByteMask(row_bytes - off), wrow + off);
-      const __m512i lo = _mm512_and_si512(v, nib),
-                    hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), nib);
-      const __m512i a_hi = _mm512_shuffle_epi8(thi, lo), a_lo = _mm512_shuffle_epi8(tlo, lo);
-      const __m512i b_hi = _mm512_shuffle_epi8(thi, hi), b_lo = _mm512_shuffle_epi8(tlo, hi);
-      const __m512i w0 = _mm512_unpacklo_epi8(a_lo, a_hi), w1 = _mm512_unpackhi_epi8(a_lo, a_hi);
-      const __m512i w2 = _mm512_unpacklo_epi8(b_lo, b_hi), w3 = _mm512_unpackhi_epi8(b_lo, b_hi);
+      // 16-bit lane t holds nibbles of elements 4t..4t+3; vpermw reads the low 5 index bits of
+      // a 32-entry table (16 values twice), so no masking is needed.
+      const __m512i w0 = _mm512_permutexvar_epi16(v, table);
+      const __m512i w1 = _mm512_permutexvar_epi16(_mm512_srli_epi16(v, 4), table);
+      const __m512i w2 = _mm512_permutexvar_epi16(_mm512_srli_epi16(v, 8), table);
+      const __m512i w3 = _mm512_permutexvar_epi16(_mm512_srli_epi16(v, 12), table);
       for (int r = 0; r < R; ++r) {
         const uint16_t* x = xp + r * kp + ch * kFp4Chunk + c * 128;
         __m512 s = Dp(_mm512_setzero_ps(), w0, x);
