@@ -48,8 +48,14 @@ inline uint64_t ByteMask(int bytes) {
 // 16 e8m0 scale bytes (the first `count`; the rest read as 0) -> fp32 exactly as E8M0ToFloat.
 DSV4_BF16_ATTR HWY_INLINE __m512 E8M0x16(const uint8_t* p, int count) {
   const __mmask16 load = count >= 16 ? 0xffff : static_cast<__mmask16>((1u << count) - 1);
-  const __m512i e = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(load, p));
+  const __m128i bytes = _mm_maskz_loadu_epi8(load, p);
+  const __m512i e = _mm512_cvtepu8_epi32(bytes);
   __m512i bits = _mm512_slli_epi32(e, 23);
+  // e = 0 (2^-127) and 255 (NaN) do not follow the shift; checked 16 at a time, they are rare.
+  const __m128i zero = _mm_setzero_si128();
+  if ((_mm_cmpeq_epi8_mask(bytes, zero) | _mm_cmpeq_epi8_mask(bytes, _mm_set1_epi8(-1))) == 0) {
+    return _mm512_castsi512_ps(bits);
+  }
   bits = _mm512_mask_mov_epi32(bits, _mm512_cmpeq_epi32_mask(e, _mm512_setzero_si512()),
                                _mm512_set1_epi32(0x00400000));  // 2^-127, an fp32 subnormal
   bits = _mm512_mask_mov_epi32(bits, _mm512_cmpeq_epi32_mask(e, _mm512_set1_epi32(0xff)),
@@ -102,43 +108,61 @@ std::vector<uint16_t> PermuteFp8Acts(const detail::QuantizedRows& a, int m, int 
 }
 
 // Weight row `wrow` (k codes) against R activation rows: y[r] = bf16(Σ_b partial_b · s_x·s_w).
+struct E4M3Tables {
+  __m512i hi0, hi1, lo0, lo1, sign;
+};
+
+// One 128-block of a weight row (codes at `w`, `bytes` of them valid when kTail) against R
+// activation rows: p[r] = the block's partial-sum vector (16 lanes, sum them for the partial).
+template <int R, bool kTail>
+DSV4_BF16_ATTR HWY_INLINE void Fp8Block(const uint8_t* w, int bytes, const E4M3Tables& t,
+                                        const uint16_t* xp, size_t kp, __m512* p) {
+  _mm_prefetch(reinterpret_cast<const char*>(w + kPrefetchBytes), _MM_HINT_T0);
+  _mm_prefetch(reinterpret_cast<const char*>(w + kPrefetchBytes + 64), _MM_HINT_T0);
+  __m512i wv[4];
+  for (int h = 0; h < 2; ++h) {
+    const __m512i v = kTail ? _mm512_maskz_loadu_epi8(ByteMask(bytes - 64 * h), w + 64 * h)
+                            : _mm512_loadu_si512(w + 64 * h);
+    // hi byte | sign (ternlog A | (B & C)); lo byte does not depend on the sign.
+    const __m512i hb =
+        _mm512_ternarylogic_epi32(_mm512_permutex2var_epi8(t.hi0, v, t.hi1), v, t.sign, 0xf8);
+    const __m512i lb = _mm512_permutex2var_epi8(t.lo0, v, t.lo1);
+    wv[2 * h] = _mm512_unpacklo_epi8(lb, hb);
+    wv[2 * h + 1] = _mm512_unpackhi_epi8(lb, hb);
+  }
+  for (int r = 0; r < R; ++r) {
+    const uint16_t* x = xp + r * kp;
+    // Two independent chains (summation order inside a block is free, kernels.h).
+    const __m512 s0 = Dp(Dp(_mm512_setzero_ps(), wv[0], x), wv[2], x + 64);
+    const __m512 s1 = Dp(Dp(_mm512_setzero_ps(), wv[1], x + 32), wv[3], x + 96);
+    p[r * 16] = _mm512_add_ps(s0, s1);
+  }
+}
+
+// Weight row `wrow` (k codes) against R activation rows: y[r] = bf16(Σ_b partial_b · s_x·s_w).
 template <int R>
 DSV4_BF16_ATTR void Fp8Row(const uint8_t* wrow, const uint8_t* ws, int k, int kb,
                            const uint16_t* xp, size_t kp, const float* xs, float* y,
                            size_t y_stride) {
-  const Bf16Tables& t = GetBf16Tables();
-  const __m512i hi0 = _mm512_load_si512(t.e4m3_hi), hi1 = _mm512_load_si512(t.e4m3_hi + 64);
-  const __m512i lo0 = _mm512_load_si512(t.e4m3_lo), lo1 = _mm512_load_si512(t.e4m3_lo + 64);
-  const __m512i sign = _mm512_set1_epi8(static_cast<char>(0x80));
+  const Bf16Tables& tab = GetBf16Tables();
+  const E4M3Tables t{_mm512_load_si512(tab.e4m3_hi), _mm512_load_si512(tab.e4m3_hi + 64),
+                     _mm512_load_si512(tab.e4m3_lo), _mm512_load_si512(tab.e4m3_lo + 64),
+                     _mm512_set1_epi8(static_cast<char>(0x80))};
+  const int full_blocks = k / kQuantBlock;
   __m512 acc[R], p[R][16];
   for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
   for (int g = 0; g < kb; g += 16) {
     const int nb = std::min(16, kb - g);
-    for (int bi = 0; bi < 16; ++bi) {
-      if (bi >= nb) {
-        for (int r = 0; r < R; ++r) p[r][bi] = _mm512_setzero_ps();
-        continue;
-      }
+    for (int bi = 0; bi < nb; ++bi) {
       const int i0 = (g + bi) * kQuantBlock;
-      _mm_prefetch(reinterpret_cast<const char*>(wrow + i0 + kPrefetchBytes), _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(wrow + i0 + kPrefetchBytes + 64), _MM_HINT_T0);
-      __m512i wv[4];
-      for (int h = 0; h < 2; ++h) {
-        const __m512i v = _mm512_maskz_loadu_epi8(ByteMask(k - i0 - 64 * h), wrow + i0 + 64 * h);
-        // hi byte | sign (ternlog A | (B & C)); lo byte does not depend on the sign.
-        const __m512i hb =
-            _mm512_ternarylogic_epi32(_mm512_permutex2var_epi8(hi0, v, hi1), v, sign, 0xf8);
-        const __m512i lb = _mm512_permutex2var_epi8(lo0, v, lo1);
-        wv[2 * h] = _mm512_unpacklo_epi8(lb, hb);
-        wv[2 * h + 1] = _mm512_unpackhi_epi8(lb, hb);
+      if (g + bi < full_blocks) {
+        Fp8Block<R, false>(wrow + i0, kQuantBlock, t, xp + i0, kp, &p[0][bi]);
+      } else {
+        Fp8Block<R, true>(wrow + i0, k - i0, t, xp + i0, kp, &p[0][bi]);
       }
-      for (int r = 0; r < R; ++r) {
-        const uint16_t* x = xp + r * kp + i0;
-        __m512 s = Dp(_mm512_setzero_ps(), wv[0], x);
-        s = Dp(s, wv[1], x + 32);
-        s = Dp(s, wv[2], x + 64);
-        p[r][bi] = Dp(s, wv[3], x + 96);
-      }
+    }
+    for (int bi = nb; bi < 16; ++bi) {
+      for (int r = 0; r < R; ++r) p[r][bi] = _mm512_setzero_ps();
     }
     const __m512 sw = E8M0x16(ws + g, nb);
     for (int r = 0; r < R; ++r) {
@@ -204,43 +228,58 @@ void PermuteFp4Acts(const detail::QuantizedRows& a, int m, int k, std::vector<ui
   }
 }
 
+// One chunk of 512 values (4 loads of 64 bytes, 16 scale blocks) of a weight row against R
+// activation rows; kTail: the row ends inside this chunk (masked loads, zeros beyond it).
+template <int R, bool kTail>
+DSV4_BF16_ATTR HWY_INLINE void Fp4Chunk(const uint8_t* wrow, const uint8_t* ws, int row_bytes,
+                                        int k32, int ch, __m512i table, const uint16_t* xp,
+                                        size_t kp, const float* sxp, size_t sx_stride,
+                                        __m512* acc) {
+  // Lane 4q+c of the reduced vector holds block 4c+q of the chunk; scales follow that order.
+  const __m512i transpose = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  __m512 p[R][4];
+#pragma GCC unroll 4
+  for (int c = 0; c < 4; ++c) {
+    const int off = ch * (kFp4Chunk / 2) + c * 64;
+    _mm_prefetch(reinterpret_cast<const char*>(wrow + off + kPrefetchBytes), _MM_HINT_T0);
+    const __m512i v = kTail ? _mm512_maskz_loadu_epi8(ByteMask(row_bytes - off), wrow + off)
+                            : _mm512_loadu_si512(wrow + off);
+    // 16-bit lane t holds the nibbles of elements 4t..4t+3; vpermw reads the low 5 index bits
+    // of a 32-entry table (16 values twice), so no masking is needed.
+    const __m512i w0 = _mm512_permutexvar_epi16(v, table);
+    const __m512i w1 = _mm512_permutexvar_epi16(_mm512_srli_epi16(v, 4), table);
+    const __m512i w2 = _mm512_permutexvar_epi16(_mm512_srli_epi16(v, 8), table);
+    const __m512i w3 = _mm512_permutexvar_epi16(_mm512_srli_epi16(v, 12), table);
+    for (int r = 0; r < R; ++r) {
+      const uint16_t* x = xp + r * kp + ch * kFp4Chunk + c * 128;
+      // Two independent chains (summation order inside a block is free, kernels.h).
+      const __m512 s0 = Dp(Dp(_mm512_setzero_ps(), w0, x), w2, x + 64);
+      const __m512 s1 = Dp(Dp(_mm512_setzero_ps(), w1, x + 32), w3, x + 96);
+      p[r][c] = _mm512_add_ps(s0, s1);
+    }
+  }
+  const __m512 sw =
+      _mm512_permutexvar_ps(transpose, E8M0x16(ws + ch * 16, kTail ? k32 - ch * 16 : 16));
+  for (int r = 0; r < R; ++r) {
+    const __m512 part = PairSum(PairSum(p[r][0], p[r][1]), PairSum(p[r][2], p[r][3]));
+    const __m512 sx = _mm512_loadu_ps(sxp + r * sx_stride + ch * 16);
+    acc[r] = _mm512_add_ps(acc[r], _mm512_mul_ps(part, _mm512_mul_ps(sx, sw)));
+  }
+}
+
 template <int R>
 DSV4_BF16_ATTR void Fp4Row(const uint8_t* wrow, const uint8_t* ws, int k, const uint16_t* xp,
                            size_t kp, const float* sxp, size_t sx_stride, float* y,
                            size_t y_stride) {
-  const Bf16Tables& t = GetBf16Tables();
-  const __m512i table = _mm512_load_si512(t.e2m1);
-  // Lane 4q+c of the reduced vector holds block 4c+q of the chunk; scales follow that order.
-  const __m512i transpose = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-  const int row_bytes = k / 2, k32 = k / kFp4Block;
+  const __m512i table = _mm512_load_si512(GetBf16Tables().e2m1);
+  const int row_bytes = k / 2, k32 = k / kFp4Block, full = k / kFp4Chunk;
   __m512 acc[R];
   for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
-  for (int ch = 0; ch * kFp4Chunk < k; ++ch) {
-    __m512 p[R][4];
-    for (int c = 0; c < 4; ++c) {
-      const int off = ch * (kFp4Chunk / 2) + c * 64;
-      _mm_prefetch(reinterpret_cast<const char*>(wrow + off + kPrefetchBytes), _MM_HINT_T0);
-      const __m512i v = _mm512_maskz_loadu_epi8(ByteMask(row_bytes - off), wrow + off);
-      // 16-bit lane t holds nibbles of elements 4t..4t+3; vpermw reads the low 5 index bits of
-      // a 32-entry table (16 values twice), so no masking is needed.
-      const __m512i w0 = _mm512_permutexvar_epi16(v, table);
-      const __m512i w1 = _mm512_permutexvar_epi16(_mm512_srli_epi16(v, 4), table);
-      const __m512i w2 = _mm512_permutexvar_epi16(_mm512_srli_epi16(v, 8), table);
-      const __m512i w3 = _mm512_permutexvar_epi16(_mm512_srli_epi16(v, 12), table);
-      for (int r = 0; r < R; ++r) {
-        const uint16_t* x = xp + r * kp + ch * kFp4Chunk + c * 128;
-        __m512 s = Dp(_mm512_setzero_ps(), w0, x);
-        s = Dp(s, w1, x + 32);
-        s = Dp(s, w2, x + 64);
-        p[r][c] = Dp(s, w3, x + 96);
-      }
-    }
-    const __m512 sw = _mm512_permutexvar_ps(transpose, E8M0x16(ws + ch * 16, k32 - ch * 16));
-    for (int r = 0; r < R; ++r) {
-      const __m512 part = PairSum(PairSum(p[r][0], p[r][1]), PairSum(p[r][2], p[r][3]));
-      const __m512 sx = _mm512_loadu_ps(sxp + r * sx_stride + ch * 16);
-      acc[r] = _mm512_add_ps(acc[r], _mm512_mul_ps(part, _mm512_mul_ps(sx, sw)));
-    }
+  for (int ch = 0; ch < full; ++ch) {
+    Fp4Chunk<R, false>(wrow, ws, row_bytes, k32, ch, table, xp, kp, sxp, sx_stride, acc);
+  }
+  if (full * kFp4Chunk < k) {
+    Fp4Chunk<R, true>(wrow, ws, row_bytes, k32, full, table, xp, kp, sxp, sx_stride, acc);
   }
   for (int r = 0; r < R; ++r) y[r * y_stride] = RoundBf16(_mm512_reduce_add_ps(acc[r]));
 }
