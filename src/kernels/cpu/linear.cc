@@ -111,6 +111,23 @@ HWY_INLINE void DecodeE4M3(const uint8_t* HWY_RESTRICT codes, int k, float* HWY_
   for (; i < k; ++i) out[i] = E4M3ToFloat(codes[i]);
 }
 
+// v[i] = RoundBf16(v[i] · scale) (round-to-nearest-even on the bits; NaN kept), n values.
+HWY_INLINE void ScaleRoundBf16(float* HWY_RESTRICT v, int n, float scale) {
+  const DF df;
+  const DU du;
+  const int lanes = static_cast<int>(hn::Lanes(df));
+  const auto vs = hn::Set(df, scale);
+  int i = 0;
+  for (; i + lanes <= n; i += lanes) {
+    const auto p = hn::Mul(hn::LoadU(df, v + i), vs);
+    const auto u = hn::BitCast(du, p);
+    const auto odd = hn::And(hn::ShiftRight<16>(u), hn::Set(du, 1));
+    const auto r = hn::And(hn::Add(u, hn::Add(hn::Set(du, 0x7fff), odd)), hn::Set(du, 0xffff0000u));
+    hn::StoreU(hn::IfThenElse(hn::IsNaN(p), p, hn::BitCast(df, r)), df, v + i);
+  }
+  for (; i < n; ++i) v[i] = RoundBf16(v[i] * scale);
+}
+
 // Σ x[i]·bf16(w[i]) over k values, fp32 accumulate (the bf16 -> fp32 widening is exact).
 HWY_INLINE float DotBf16(const float* HWY_RESTRICT x, const uint16_t* HWY_RESTRICT w, int k) {
   const DF df;
@@ -238,7 +255,10 @@ void LinearFp8AsBf16Impl(const float* x, int m, const Fp8Weight& w, float* y) {
         const uint8_t* ws = w.scale + static_cast<size_t>(n / kQuantBlock) * kb;
         // RoundBf16 is the identity here except for products in fp32's subnormal range; kept so
         // the decoded row is bit-identical to ref's.
-        for (int i = 0; i < k; ++i) row[i] = RoundBf16(row[i] * E8M0ToFloat(ws[i / kQuantBlock]));
+        for (int b = 0; b < kb; ++b) {
+          const int i0 = b * kQuantBlock;
+          ScaleRoundBf16(row.data() + i0, std::min(kQuantBlock, k - i0), E8M0ToFloat(ws[b]));
+        }
         for (int r = mt; r < std::min(m, mt + kRowTile); ++r) {
           y[static_cast<size_t>(r) * w.n + n] =
               RoundBf16(Dot(x + static_cast<size_t>(r) * k, row.data(), k));
