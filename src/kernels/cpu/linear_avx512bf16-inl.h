@@ -93,15 +93,31 @@ constexpr int kPrefetchBytes = 2048;
 
 // Activations in the order of the e4m3 decode: per 64 values, A[8q+t] = x[16q+t] then
 // B[8q+t] = x[16q+8+t] (unpacklo/unpackhi of 128-bit lane q); zero beyond k.
-std::vector<uint16_t> PermuteFp8Acts(const detail::QuantizedRows& a, int m, int k) {
+DSV4_BF16_ATTR std::vector<uint16_t> PermuteFp8Acts(const detail::QuantizedRows& a, int m, int k) {
   const int kp = a.kb * kQuantBlock;
-  std::vector<uint16_t> out(static_cast<size_t>(m) * kp, 0);
+  std::vector<uint16_t> out(static_cast<size_t>(m) * kp);
+  // The high 16 bits of an fp32 e4m3 value are its exact bf16; float i of a pair of vectors is
+  // 16-bit lane 2i+1. Per pair (128-bit lanes q, q+1): A of q, A of q+1, B of q, B of q+1.
+  alignas(64) uint16_t pick[32];
+  for (int l = 0; l < 32; ++l) {
+    const int part = l >> 3, t = l & 7;  // part: A q, A q+1, B q, B q+1
+    pick[l] = static_cast<uint16_t>(2 * (16 * (part & 1) + 8 * (part >> 1) + t) + 1);
+  }
+  const __m512i idx = _mm512_load_si512(pick);
   for (int r = 0; r < m; ++r) {
     const float* q = a.q.data() + static_cast<size_t>(r) * k;
     uint16_t* o = out.data() + static_cast<size_t>(r) * kp;
-    for (int i = 0; i < k; ++i) {
-      const int base = i & ~63, j = i & 63, lane = j >> 4, t = j & 7, half = (j >> 3) & 1;
-      o[base + 32 * half + 8 * lane + t] = FloatToBf16(q[i]);  // exact: e4m3 values fit bf16
+    for (int i0 = 0; i0 < kp; i0 += 64) {
+      __m512i v[4];
+      for (int j = 0; j < 4; ++j) {
+        const int left = k - i0 - 16 * j;
+        const __mmask16 mask = left >= 16 ? 0xffff : left <= 0 ? 0 : (1u << left) - 1;
+        v[j] = _mm512_castps_si512(_mm512_maskz_loadu_ps(mask, q + i0 + 16 * j));
+      }
+      const __m512i r01 = _mm512_permutex2var_epi16(v[0], idx, v[1]);
+      const __m512i r23 = _mm512_permutex2var_epi16(v[2], idx, v[3]);
+      _mm512_storeu_si512(o + i0, _mm512_shuffle_i64x2(r01, r23, 0x44));       // A
+      _mm512_storeu_si512(o + i0 + 32, _mm512_shuffle_i64x2(r01, r23, 0xee));  // B
     }
   }
   return out;
@@ -208,17 +224,39 @@ constexpr int kFp4Chunk = 512;  // values per step: 4 loads of 64 bytes, 16 scal
 // Activations in the order of the e2m1 decode: per 128 values, X_j[t] (j = 0..3, 32 each) =
 // x[4t + j]; zero beyond k. Scales per chunk of 512 in the order of the
 // 4-group reduction: lane 4q+c = s_x of 128-group c.
-void PermuteFp4Acts(const detail::QuantizedRows& a, int m, int k, std::vector<uint16_t>* xp,
-                    std::vector<float>* sx) {
+DSV4_BF16_ATTR void PermuteFp4Acts(const detail::QuantizedRows& a, int m, int k,
+                                   std::vector<uint16_t>* xp, std::vector<float>* sx) {
   const int chunks = CeilDiv(k, kFp4Chunk), kp = chunks * kFp4Chunk;
-  xp->assign(static_cast<size_t>(m) * kp, 0);
+  xp->resize(static_cast<size_t>(m) * kp);
   sx->assign(static_cast<size_t>(m) * chunks * 16, 0.0f);
+  // The high 16 bits of an fp32 e4m3 value are its exact bf16 (16-bit lane 2i+1 of float i of a
+  // vector pair). A pair holds t = 8p..8p+7 of group p; lanes 8j+t' of the pick = X_j[8p+t'].
+  alignas(64) uint16_t pick[32];
+  for (int l = 0; l < 32; ++l) pick[l] = static_cast<uint16_t>(2 * (4 * (l & 7) + (l >> 3)) + 1);
+  const __m512i idx = _mm512_load_si512(pick);
   for (int r = 0; r < m; ++r) {
     const float* q = a.q.data() + static_cast<size_t>(r) * k;
     uint16_t* o = xp->data() + static_cast<size_t>(r) * kp;
-    for (int i = 0; i < k; ++i) {
-      const int base = i & ~127, e = i & 127;
-      o[base + 32 * (e & 3) + (e >> 2)] = FloatToBf16(q[i]);
+    for (int i0 = 0; i0 < kp; i0 += 128) {
+      __m512i p[4];
+      for (int pair = 0; pair < 4; ++pair) {
+        __m512i v[2];
+        for (int h = 0; h < 2; ++h) {
+          const int left = k - i0 - 32 * pair - 16 * h;
+          const __mmask16 mask = left >= 16 ? 0xffff : left <= 0 ? 0 : (1u << left) - 1;
+          v[h] = _mm512_castps_si512(_mm512_maskz_loadu_ps(mask, q + i0 + 32 * pair + 16 * h));
+        }
+        p[pair] = _mm512_permutex2var_epi16(v[0], idx, v[1]);  // 128-bit lane j: X_j, pair's t
+      }
+      // 4x4 transpose of 128-bit lanes: X_j = lane j of p[0..3].
+      const __m512i a01 = _mm512_shuffle_i64x2(p[0], p[1], 0x44),
+                    b01 = _mm512_shuffle_i64x2(p[0], p[1], 0xee);
+      const __m512i a23 = _mm512_shuffle_i64x2(p[2], p[3], 0x44),
+                    b23 = _mm512_shuffle_i64x2(p[2], p[3], 0xee);
+      _mm512_storeu_si512(o + i0, _mm512_shuffle_i64x2(a01, a23, 0x88));
+      _mm512_storeu_si512(o + i0 + 32, _mm512_shuffle_i64x2(a01, a23, 0xdd));
+      _mm512_storeu_si512(o + i0 + 64, _mm512_shuffle_i64x2(b01, b23, 0x88));
+      _mm512_storeu_si512(o + i0 + 96, _mm512_shuffle_i64x2(b01, b23, 0xdd));
     }
     float* s = sx->data() + static_cast<size_t>(r) * chunks * 16;
     for (int g = 0; g < a.kb; ++g) {
