@@ -253,6 +253,37 @@ TEST(FastLinearBf16, MatchesRefOnOddShapes) {
   });
 }
 
+// A row's output never depends on how many rows are computed with it (batched decode must equal
+// separate decodes): m rows at once vs one at a time, FP8 (in-register and panel paths) and FP4.
+TEST(FastLinear, BatchSizeDoesNotChangeResults) {
+  ForEachTarget([] {
+    std::mt19937 rng(17);
+    for (int m : {2, 5, 9}) {
+      const int n = 133, k = 640;
+      const std::vector<float> x = RandomActivations(rng, m, k);
+      std::vector<uint8_t> w8(static_cast<size_t>(n) * k), s8(2 * 5);
+      for (auto& c : w8) c = static_cast<uint8_t>(rng() % 0x7f);
+      for (auto& e : s8) e = static_cast<uint8_t>(118 + rng() % 12);
+      std::vector<uint8_t> w4(static_cast<size_t>(n) * k / 2), s4(static_cast<size_t>(n) * k / 32);
+      for (auto& b : w4) b = static_cast<uint8_t>(rng());
+      for (auto& e : s4) e = static_cast<uint8_t>(118 + rng() % 12);
+      const Fp8Weight wt8{w8.data(), s8.data(), n, k};
+      const Fp4Weight wt4{w4.data(), s4.data(), n, k};
+      std::vector<float> y8(static_cast<size_t>(m) * n), y4(y8.size()), one(n);
+      cpu::LinearFp8(x.data(), m, wt8, y8.data());
+      cpu::LinearFp4(x.data(), m, wt4, y4.data());
+      for (int r = 0; r < m; ++r) {
+        cpu::LinearFp8(x.data() + static_cast<size_t>(r) * k, 1, wt8, one.data());
+        EXPECT_TRUE(std::equal(one.begin(), one.end(), y8.begin() + static_cast<size_t>(r) * n))
+            << "fp8 m=" << m << " row " << r;
+        cpu::LinearFp4(x.data() + static_cast<size_t>(r) * k, 1, wt4, one.data());
+        EXPECT_TRUE(std::equal(one.begin(), one.end(), y4.begin() + static_cast<size_t>(r) * n))
+            << "fp4 m=" << m << " row " << r;
+      }
+    }
+  });
+}
+
 // The work split changes nothing: 1 thread and the global pool give identical outputs.
 TEST(FastLinear, ThreadCountDoesNotChangeResults) {
   std::mt19937 rng(16);

@@ -124,18 +124,31 @@ DSV4_BF16_ATTR std::vector<uint16_t> PermuteFp8Acts(const detail::QuantizedRows&
 }
 
 // Weight row `wrow` (k codes) against R activation rows: y[r] = bf16(Σ_b partial_b · s_x·s_w).
+// FP8 accumulation order, shared by every FP8 path so no output depends on the batch size: per
+// group of 16 blocks, the 16 partials (one vector each in p) times s_x·s_w, summed by a tree, then
+// added in order of the groups to the row's fp32 accumulator.
+DSV4_BF16_ATTR HWY_INLINE float GroupSum(const __m512* p, const float* xs, int nb, __m512 sw) {
+  const __mmask16 valid = static_cast<__mmask16>(nb >= 16 ? 0xffff : (1u << nb) - 1);
+  const __m512 scale = _mm512_mul_ps(_mm512_maskz_loadu_ps(valid, xs), sw);
+  return _mm512_reduce_add_ps(_mm512_mul_ps(Reduce16(p), scale));
+}
+
 struct E4M3Tables {
   __m512i hi0, hi1, lo0, lo1, sign;
 };
 
-// One 128-block of a weight row (codes at `w`, `bytes` of them valid when kTail) against R
-// activation rows: p[r] = the block's partial-sum vector (16 lanes, sum them for the partial).
-template <int R, bool kTail>
-DSV4_BF16_ATTR HWY_INLINE void Fp8Block(const uint8_t* w, int bytes, const E4M3Tables& t,
-                                        const uint16_t* xp, size_t kp, __m512* p) {
-  _mm_prefetch(reinterpret_cast<const char*>(w + kPrefetchBytes), _MM_HINT_T0);
-  _mm_prefetch(reinterpret_cast<const char*>(w + kPrefetchBytes + 64), _MM_HINT_T0);
-  __m512i wv[4];
+DSV4_BF16_ATTR HWY_INLINE E4M3Tables LoadE4M3Tables() {
+  const Bf16Tables& tab = GetBf16Tables();
+  return {_mm512_load_si512(tab.e4m3_hi), _mm512_load_si512(tab.e4m3_hi + 64),
+          _mm512_load_si512(tab.e4m3_lo), _mm512_load_si512(tab.e4m3_lo + 64),
+          _mm512_set1_epi8(static_cast<char>(0x80))};
+}
+
+// 128 e4m3 codes (`bytes` of them valid when kTail, zeros after) -> 4 bf16 vectors in the
+// unpack order of PermuteFp8Acts.
+template <bool kTail>
+DSV4_BF16_ATTR HWY_INLINE void DecodeE4M3Block(const uint8_t* w, int bytes, const E4M3Tables& t,
+                                               __m512i* wv) {
   for (int h = 0; h < 2; ++h) {
     const __m512i v = kTail ? _mm512_maskz_loadu_epi8(ByteMask(bytes - 64 * h), w + 64 * h)
                             : _mm512_loadu_si512(w + 64 * h);
@@ -146,12 +159,23 @@ DSV4_BF16_ATTR HWY_INLINE void Fp8Block(const uint8_t* w, int bytes, const E4M3T
     wv[2 * h] = _mm512_unpacklo_epi8(lb, hb);
     wv[2 * h + 1] = _mm512_unpackhi_epi8(lb, hb);
   }
+}
+
+// One 128-block of a weight row (codes at `w`, `bytes` of them valid when kTail) against R
+// activation rows: p[r] = the block's partial-sum vector (16 lanes, sum them for the partial).
+template <int R, bool kTail>
+DSV4_BF16_ATTR HWY_INLINE void Fp8Block(const uint8_t* w, int bytes, const E4M3Tables& t,
+                                        const uint16_t* xp, size_t kp, __m512* p) {
+  _mm_prefetch(reinterpret_cast<const char*>(w + kPrefetchBytes), _MM_HINT_T0);
+  _mm_prefetch(reinterpret_cast<const char*>(w + kPrefetchBytes + 64), _MM_HINT_T0);
+  __m512i wv[4];
+  DecodeE4M3Block<kTail>(w, bytes, t, wv);
   for (int r = 0; r < R; ++r) {
+    // The same order as Fp8PanelTile, so an output never depends on the batch size.
     const uint16_t* x = xp + r * kp;
-    // Two independent chains (summation order inside a block is free, kernels.h).
-    const __m512 s0 = Dp(Dp(_mm512_setzero_ps(), wv[0], x), wv[2], x + 64);
-    const __m512 s1 = Dp(Dp(_mm512_setzero_ps(), wv[1], x + 32), wv[3], x + 96);
-    p[r * 16] = _mm512_add_ps(s0, s1);
+    __m512 sum = _mm512_setzero_ps();
+    for (int v = 0; v < 4; ++v) sum = Dp(sum, wv[v], x + 32 * v);
+    p[r * 16] = sum;
   }
 }
 
@@ -160,13 +184,10 @@ template <int R>
 DSV4_BF16_ATTR void Fp8Row(const uint8_t* wrow, const uint8_t* ws, int k, int kb,
                            const uint16_t* xp, size_t kp, const float* xs, float* y,
                            size_t y_stride) {
-  const Bf16Tables& tab = GetBf16Tables();
-  const E4M3Tables t{_mm512_load_si512(tab.e4m3_hi), _mm512_load_si512(tab.e4m3_hi + 64),
-                     _mm512_load_si512(tab.e4m3_lo), _mm512_load_si512(tab.e4m3_lo + 64),
-                     _mm512_set1_epi8(static_cast<char>(0x80))};
+  const E4M3Tables t = LoadE4M3Tables();
   const int full_blocks = k / kQuantBlock;
-  __m512 acc[R], p[R][16];
-  for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+  __m512 p[R][16];
+  float acc[R] = {};
   for (int g = 0; g < kb; g += 16) {
     const int nb = std::min(16, kb - g);
     for (int bi = 0; bi < nb; ++bi) {
@@ -181,38 +202,142 @@ DSV4_BF16_ATTR void Fp8Row(const uint8_t* wrow, const uint8_t* ws, int k, int kb
       for (int r = 0; r < R; ++r) p[r][bi] = _mm512_setzero_ps();
     }
     const __m512 sw = E8M0x16(ws + g, nb);
-    for (int r = 0; r < R; ++r) {
-      const __m512 sx =
-          _mm512_maskz_loadu_ps(static_cast<__mmask16>(nb >= 16 ? 0xffff : (1u << nb) - 1),
-                                xs + static_cast<size_t>(r) * kb + g);
-      acc[r] = _mm512_add_ps(acc[r], _mm512_mul_ps(Reduce16(p[r]), _mm512_mul_ps(sx, sw)));
-    }
+    for (int r = 0; r < R; ++r)
+      acc[r] += GroupSum(p[r], xs + static_cast<size_t>(r) * kb + g, nb, sw);
   }
-  for (int r = 0; r < R; ++r) y[r * y_stride] = RoundBf16(_mm512_reduce_add_ps(acc[r]));
+  for (int r = 0; r < R; ++r) y[r * y_stride] = RoundBf16(acc[r]);
 }
 
 using Fp8RowFn = void (*)(const uint8_t*, const uint8_t*, int, int, const uint16_t*, size_t,
                           const float*, float*, size_t);
-constexpr int kBf16RowTile = 8;  // activation rows sharing one in-register weight decode
-constexpr Fp8RowFn kFp8Row[kBf16RowTile] = {Fp8Row<1>, Fp8Row<2>, Fp8Row<3>, Fp8Row<4>,
-                                            Fp8Row<5>, Fp8Row<6>, Fp8Row<7>, Fp8Row<8>};
+// m = 1..3 (below kPanelMinRows): the in-register decode, all rows at once.
+constexpr Fp8RowFn kFp8Row[3] = {Fp8Row<1>, Fp8Row<2>, Fp8Row<3>};
+constexpr int kBf16RowTile = 8;  // FP4: activation rows sharing one in-register weight decode
+
+// ---- small-m GEMM: a panel of weight rows decoded once, register-blocked against activations
+
+constexpr int kPanelRows = 4;  // weight rows per panel (NR)
+constexpr int kMicroCols = 4;  // activation rows per micro-tile (MR)
+
+// Blocks [g, g + nb) of rows [0, nr) of the codes at `w` (row stride k) -> bf16 in the order of
+// PermuteFp8Acts, kGroupValues per row.
+constexpr int kGroupValues = 16 * kQuantBlock;
+
+DSV4_BF16_ATTR void DecodeFp8Panel(const uint8_t* w, int k, int g, int nb, int nr, uint16_t* out) {
+  const E4M3Tables t = LoadE4M3Tables();
+  const int full_blocks = k / kQuantBlock;
+  for (int r = 0; r < nr; ++r) {
+    for (int bi = 0; bi < nb; ++bi) {
+      const int i0 = (g + bi) * kQuantBlock;
+      __m512i wv[4];
+      if (g + bi < full_blocks) {
+        DecodeE4M3Block<false>(w + static_cast<size_t>(r) * k + i0, kQuantBlock, t, wv);
+      } else {
+        DecodeE4M3Block<true>(w + static_cast<size_t>(r) * k + i0, k - i0, t, wv);
+      }
+      for (int v = 0; v < 4; ++v) {
+        _mm512_storeu_si512(out + r * kGroupValues + bi * kQuantBlock + 32 * v, wv[v]);
+      }
+    }
+  }
+}
+
+// One group of 16 blocks: NR decoded weight rows (wp, kGroupValues each) × MR activation rows
+// (xp at the group, stride kp); y[j·y_stride + i] += the group's sum (GroupSum, as Fp8Row).
+template <int NR, int MR>
+DSV4_BF16_ATTR void Fp8PanelGroup(const uint16_t* wp, const uint16_t* xp, size_t kp, int nb,
+                                  const float* xs, size_t xs_stride, __m512 sw, float* y,
+                                  size_t y_stride) {
+  alignas(64) __m512 stash[NR][MR][16];
+  for (int bi = 0; bi < 16; ++bi) {
+    __m512 p[NR][MR];
+#pragma GCC unroll 4
+    for (int i = 0; i < NR; ++i) {
+#pragma GCC unroll 4
+      for (int j = 0; j < MR; ++j) p[i][j] = _mm512_setzero_ps();
+    }
+    if (bi < nb) {
+      const int i0 = bi * kQuantBlock;
+#pragma GCC unroll 4
+      for (int v = 0; v < 4; ++v) {
+        __m512i wv[NR];
+#pragma GCC unroll 4
+        for (int i = 0; i < NR; ++i)
+          wv[i] = _mm512_loadu_si512(wp + i * kGroupValues + i0 + 32 * v);
+#pragma GCC unroll 4
+        for (int j = 0; j < MR; ++j) {
+          const __m512i xv = _mm512_loadu_si512(xp + j * kp + i0 + 32 * v);
+#pragma GCC unroll 4
+          for (int i = 0; i < NR; ++i)
+            p[i][j] = _mm512_dpbf16_ps(p[i][j], (__m512bh)wv[i], (__m512bh)xv);
+        }
+      }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < NR; ++i) {
+#pragma GCC unroll 4
+      for (int j = 0; j < MR; ++j) stash[i][j][bi] = p[i][j];
+    }
+  }
+  for (int j = 0; j < MR; ++j) {
+    for (int i = 0; i < NR; ++i)
+      y[j * y_stride + i] += GroupSum(stash[i][j], xs + j * xs_stride, nb, sw);
+  }
+}
+
+using Fp8GroupFn = void (*)(const uint16_t*, const uint16_t*, size_t, int, const float*, size_t,
+                            __m512, float*, size_t);
+template <int NR>
+constexpr Fp8GroupFn kFp8Groups[kMicroCols] = {Fp8PanelGroup<NR, 1>, Fp8PanelGroup<NR, 2>,
+                                               Fp8PanelGroup<NR, 3>, Fp8PanelGroup<NR, 4>};
+constexpr const Fp8GroupFn* kFp8Group[kPanelRows] = {kFp8Groups<1>, kFp8Groups<2>, kFp8Groups<3>,
+                                                     kFp8Groups<4>};
+
+// Activation rows from which the panel GEMM is used (at m <= 3 the in-register decode is as fast
+// and needs no buffer).
+constexpr int kPanelMinRows = 4;
+
+// Rows [n0, n1) of y for m >= kPanelMinRows: K in groups of 16 blocks (the activation slice, m ×
+// 4 KiB, stays in L2), each weight panel decoded once per group and reused for all m rows.
+DSV4_BF16_ATTR void Fp8PanelRows(const detail::QuantizedRows& a, int m, const Fp8Weight& w,
+                                 const uint16_t* xp, size_t kp, int n0, int n1, float* y) {
+  const int k = w.k, kb = a.kb;
+  std::vector<uint16_t> panel(kPanelRows * kGroupValues);
+  for (int r = 0; r < m; ++r)
+    std::fill(y + static_cast<size_t>(r) * w.n + n0, y + static_cast<size_t>(r) * w.n + n1, 0.0f);
+  for (int g = 0; g < kb; g += 16) {
+    const int nb = std::min(16, kb - g);
+    for (int n = n0; n < n1; n += kPanelRows) {
+      // Panels stay inside one 128-row block (kPanelRows divides 128): one scale row.
+      const int nr = std::min(kPanelRows, n1 - n);
+      DecodeFp8Panel(w.w + static_cast<size_t>(n) * k, k, g, nb, nr, panel.data());
+      const __m512 sw = E8M0x16(w.scale + static_cast<size_t>(n / kQuantBlock) * kb + g, nb);
+      for (int r = 0; r < m; r += kMicroCols) {
+        const int mr = std::min(kMicroCols, m - r);
+        kFp8Group[nr - 1][mr - 1](panel.data(), xp + r * kp + static_cast<size_t>(g) * kQuantBlock,
+                                  kp, nb, a.s.data() + static_cast<size_t>(r) * kb + g,
+                                  static_cast<size_t>(kb), sw, y + static_cast<size_t>(r) * w.n + n,
+                                  static_cast<size_t>(w.n));
+      }
+    }
+  }
+  for (int r = 0; r < m; ++r) {
+    for (int n = n0; n < n1; ++n)
+      y[static_cast<size_t>(r) * w.n + n] = RoundBf16(y[static_cast<size_t>(r) * w.n + n]);
+  }
+}
 
 void LinearFp8Bf16(const detail::QuantizedRows& a, int m, const Fp8Weight& w, float* y) {
   const int k = w.k, kb = a.kb;
   const size_t kp = static_cast<size_t>(kb) * kQuantBlock;
   const std::vector<uint16_t> xp = PermuteFp8Acts(a, m, k);
   ThreadPool::Global().ParallelFor(CeilDiv(w.n, kQuantBlock), [&](int b0, int b1) {
-    for (int mt = 0; mt < m; mt += kRowTile) {
-      const int mt_end = std::min(m, mt + kRowTile);
-      for (int n = b0 * kQuantBlock; n < std::min(w.n, b1 * kQuantBlock); ++n) {
-        const uint8_t* ws = w.scale + static_cast<size_t>(n / kQuantBlock) * kb;
-        for (int r = mt; r < mt_end; r += kBf16RowTile) {
-          const int rows = std::min(kBf16RowTile, mt_end - r);
-          kFp8Row[rows - 1](w.w + static_cast<size_t>(n) * k, ws, k, kb, xp.data() + r * kp, kp,
-                            a.s.data() + static_cast<size_t>(r) * kb,
-                            y + static_cast<size_t>(r) * w.n + n, static_cast<size_t>(w.n));
-        }
-      }
+    const int n0 = b0 * kQuantBlock, n1 = std::min(w.n, b1 * kQuantBlock);
+    if (m >= kPanelMinRows) return Fp8PanelRows(a, m, w, xp.data(), kp, n0, n1, y);
+    for (int n = n0; n < n1; ++n) {
+      const uint8_t* ws = w.scale + static_cast<size_t>(n / kQuantBlock) * kb;
+      kFp8Row[m - 1](w.w + static_cast<size_t>(n) * k, ws, k, kb, xp.data(), kp, a.s.data(), y + n,
+                     static_cast<size_t>(w.n));
     }
   });
 }
