@@ -169,7 +169,7 @@ class BlockCheck {
   BlockCheck(const Model& model, const StageFile& f, Checker& c, const std::string& phase,
              const std::string& block, const BlockWeights& blk, std::vector<int32_t> tokens,
              int64_t start_pos)
-      : m_(model), cfg_(model.config()), f_(f), c_(c), phase_(phase), block_(block), blk_(blk),
+      : cfg_(model.config()), f_(f), c_(c), phase_(phase), block_(block), blk_(blk),
         tokens_(std::move(tokens)), pos_(start_pos), rope_(model.rope(blk.compress_ratio)) {}
 
   const StageTensor& G(const std::string& stage) const {
@@ -317,7 +317,6 @@ class BlockCheck {
     Cmp("out", streams);
   }
 
-  const Model& m_;
   const ModelConfig& cfg_;
   const StageFile& f_;
   Checker& c_;

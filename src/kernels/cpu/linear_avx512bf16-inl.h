@@ -12,7 +12,9 @@
 //
 // Not a standalone header: no include guard, it lives in linear.cc's per-target namespace.
 
-#define DSV4_BF16_ATTR __attribute__((target("avx512bf16")))
+// The full target string: under clang a function-level target attribute replaces (not extends)
+// the one HWY_BEFORE_NAMESPACE pushes, so the AVX3_DL features must be repeated here.
+#define DSV4_BF16_ATTR __attribute__((target(HWY_TARGET_STR ",avx512bf16")))
 
 HWY_INLINE bool HasAvx512Bf16() {
   static const bool has = __builtin_cpu_supports("avx512bf16");
