@@ -1,68 +1,23 @@
-// The real `dsv4 serve` binary on a made default model, over loopback HTTP (127.0.0.1 only).
-#include <gtest/gtest.h>
-#include <httplib.h>
-#include <signal.h>
-#include <unistd.h>
-
-#include <chrono>
-#include <filesystem>
+// The real `dsv4 serve` binary on a made default model, over loopback HTTP (127.0.0.1 only):
+// basic chat and completions, batch invariance, cancellation, admission control.
 #include <future>
-#include <nlohmann/json.hpp>
-#include <thread>
+
+#include "harness.h"
 
 namespace {
 
-namespace fs = std::filesystem;
-using json = nlohmann::json;
+using namespace dsv4_test;
 
-class Server : public ::testing::Test {
+class Server : public ServerSuite<Server> {
+ public:
+  static std::vector<std::string> Flags() {
+    return {"--parallel", "3", "--queue", "2", "--ctx", "512"};
+  }
+
  protected:
-  static void SetUpTestSuite() {
-    dir_ = (fs::temp_directory_path() / ("dsv4_srv_" + std::to_string(getpid()))).string();
-    const std::string tok = std::string(DSV4_SOURCE_DIR) + "/models/tokenizer";
-    if (!fs::exists(tok + "/tokenizer.json")) std::system((std::string(DSV4_SOURCE_DIR) + "/scripts/fetch-tokenizer.sh").c_str());
-    ASSERT_EQ(std::system((std::string(DSV4_BINARY) + " make-model --preset default --seed 9 --out " + dir_ +
-                           " --tokenizer " + tok + " 2>/dev/null").c_str()), 0);
-    port_ = 20000 + getpid() % 20000;
-    pid_ = fork();
-    if (pid_ == 0) {
-      const std::string port = std::to_string(port_);
-      execl(DSV4_BINARY, DSV4_BINARY, "serve", "--model", dir_.c_str(), "--port", port.c_str(),
-            "--parallel", "3", "--queue", "2", "--ctx", "512", "--api-key", "sekret", nullptr);
-      _exit(127);
-    }
-    httplib::Client c("127.0.0.1", port_);
-    for (int i = 0; i < 100; ++i) {
-      if (auto r = c.Get("/health"); r && r->status == 200) return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    FAIL() << "server did not come up";
-  }
-  static void TearDownTestSuite() {
-    kill(pid_, SIGTERM);
-    waitpid(pid_, nullptr, 0);
-    fs::remove_all(dir_);
-  }
-  static httplib::Client Client() {
-    httplib::Client c("127.0.0.1", port_);
-    c.set_bearer_token_auth("sekret");
-    c.set_read_timeout(60, 0);
-    return c;
-  }
-  static json Post(const std::string& path, const json& body, int* status = nullptr) {
-    auto c = Client();
-    auto r = c.Post(path, body.dump(), "application/json");
-    if (!r) return json();
-    if (status) *status = r->status;
-    return json::parse(r->body);
-  }
-  static std::string dir_;
-  static int port_;
-  static pid_t pid_;
+  static httplib::Client Client() { return server().Client(); }
+  static int port() { return server().port(); }
 };
-std::string Server::dir_;
-int Server::port_ = 0;
-pid_t Server::pid_ = 0;
 
 json Chat(const std::string& text, int max_tokens, bool stream = false) {
   return {{"model", "dsv4"}, {"messages", {{{"role", "user"}, {"content", text}}}},
@@ -127,8 +82,8 @@ TEST_F(Server, SeedReproducibleAndBatchInvariant) {
 
 TEST_F(Server, CancelledStreamFreesItsSequence) {
   {
-    httplib::Client c("127.0.0.1", port_);
-    c.set_bearer_token_auth("sekret");
+    httplib::Client c("127.0.0.1", port());
+    c.set_bearer_token_auth(kApiKey);
     int chunks = 0;
     httplib::Request req;
     req.method = "POST";
@@ -172,7 +127,7 @@ TEST_F(Server, ErrorsAreOpenAIShaped) {
   auto big = c.Post("/v1/completions", std::string(9 << 20, ' '), "application/json");
   ASSERT_TRUE(big);
   EXPECT_EQ(big->status, 413);
-  httplib::Client anon("127.0.0.1", port_);
+  httplib::Client anon("127.0.0.1", port());
   auto unauth = anon.Post("/v1/completions", R"({"prompt":"x"})", "application/json");
   ASSERT_TRUE(unauth);
   EXPECT_EQ(unauth->status, 401);
