@@ -63,7 +63,8 @@ void LinearFp8(const float* x, int m, const Fp8Weight& w, float* y);
 // out.
 void LinearFp4(const float* x, int m, const Fp4Weight& w, float* y);
 // FP8 weight dequantized exactly to bf16 (as convert.py does for wo_a), bf16 activation NOT
-// quantized; fp32 accumulate, bf16 out.
+// quantized (x is rounded to bf16, a no-op for the model's bf16 tensors); fp32 accumulate, bf16
+// out.
 void LinearFp8AsBf16(const float* x, int m, const Fp8Weight& w, float* y);
 // BF16 weight, fp32 accumulate. round_bf16: bf16 out (a bf16 GEMM); else fp32 out (the reference
 // upcasts weight and input to fp32: compressor wkv/wgate, gate, head).

@@ -243,10 +243,25 @@ void LinearFp4Impl(const float* x, int m, const Fp4Weight& w, float* y) {
   LinearFp4Portable(a, m, w, y);
 }
 
-// FP8 weight -> exact bf16 values (e4m3 · 2^e fits bf16's 7-bit mantissa), fp32 dot with the
-// unquantized activation over the whole row, bf16 out.
+// FP8 weight -> exact bf16 values (e4m3 · 2^e fits bf16's 7-bit mantissa) times the bf16
+// activation, fp32 accumulate, bf16 out. The activation is a bf16 tensor by contract (rounded
+// here as in ref, a no-op for the model's inputs).
 void LinearFp8AsBf16Impl(const float* x, int m, const Fp8Weight& w, float* y) {
+  if (m <= 0 || w.n <= 0) return;
   const int k = w.k, kb = CeilDiv(k, kQuantBlock);
+  std::vector<float> xb(static_cast<size_t>(m) * k);
+  for (size_t i = 0; i < xb.size(); ++i) xb[i] = RoundBf16(x[i]);
+#if HWY_TARGET == HWY_AVX3_DL
+  if (HasAvx512Bf16()) {
+    // bf16 activations are exact operands of the bf16 dot, so the FP8 kernel applies unchanged
+    // with every activation scale 1: Σ_b s_w,b · Σ_i x_i·e4m3_i, products exact, fp32 sums.
+    detail::QuantizedRows a;
+    a.kb = kb;
+    a.q = std::move(xb);
+    a.s.assign(static_cast<size_t>(m) * kb, 1.0f);
+    return LinearFp8Bf16(a, m, w, y);
+  }
+#endif
   ThreadPool::Global().ParallelFor(CeilDiv(w.n, kQuantBlock), [&](int b0, int b1) {
     std::vector<float> row(k);
     for (int mt = 0; mt < m; mt += kRowTile) {
@@ -261,7 +276,7 @@ void LinearFp8AsBf16Impl(const float* x, int m, const Fp8Weight& w, float* y) {
         }
         for (int r = mt; r < std::min(m, mt + kRowTile); ++r) {
           y[static_cast<size_t>(r) * w.n + n] =
-              RoundBf16(Dot(x + static_cast<size_t>(r) * k, row.data(), k));
+              RoundBf16(Dot(xb.data() + static_cast<size_t>(r) * k, row.data(), k));
         }
       }
     }

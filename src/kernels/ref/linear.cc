@@ -93,7 +93,7 @@ void LinearFp8AsBf16(const float* x, int m, const Fp8Weight& w, float* y) {
       for (int r = 0; r < m; ++r) {
         const float* xr = x + static_cast<size_t>(r) * k;
         float acc = 0.0f;
-        for (int i = 0; i < k; ++i) acc += xr[i] * row[i];
+        for (int i = 0; i < k; ++i) acc += RoundBf16(xr[i]) * row[i];  // a bf16 activation
         y[static_cast<size_t>(r) * w.n + n] = RoundBf16(acc);
       }
     }
