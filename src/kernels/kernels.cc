@@ -7,12 +7,17 @@
 
 #include "base/check.h"
 #include "kernels/cpu/cpu.h"
+#include "kernels/profile.h"
 #include "kernels/ref/ref.h"
 
 namespace dsv4 {
 namespace {
 
 int CeilDiv(int a, int b) { return (a + b - 1) / b; }
+
+double Fp8Bytes(const Fp8Weight& w) {
+  return static_cast<double>(w.n) * w.k + static_cast<double>(CeilDiv(w.n, kQuantBlock)) * CeilDiv(w.k, kQuantBlock);
+}
 
 // DSV4_KERNELS=ref forces the scalar reference everywhere; read once (a process-wide setting, not
 // a mode switch: it never changes while the process runs).
@@ -38,6 +43,7 @@ Fp8Weight Fp8Weight::Rows(int row0, int rows) const {
 const char* KernelsName() { return UseRef() ? "ref" : cpu::TargetName(); }
 
 void QuantizeE4M3(const float* x, int k, int block, float* q, float* s) {
+  kernel_profile::Scope prof(KernelOp::kQuantize, 0);
   UseRef() ? ref::QuantizeE4M3(x, k, block, q, s) : cpu::QuantizeE4M3(x, k, block, q, s);
 }
 void QuantizeE2M1(const float* x, int k, int block, float* q, float* s) {
@@ -47,28 +53,39 @@ void Fp8Sim(float* x, int k, int block) { ref::Fp8Sim(x, k, block); }
 void Fp4Sim(float* x, int k, int block) { ref::Fp4Sim(x, k, block); }
 
 void LinearFp8(const float* x, int m, const Fp8Weight& w, float* y) {
+  kernel_profile::Scope prof(KernelOp::kLinearFp8, Fp8Bytes(w));
   UseRef() ? ref::LinearFp8(x, m, w, y) : cpu::LinearFp8(x, m, w, y);
 }
 void LinearFp4(const float* x, int m, const Fp4Weight& w, float* y) {
+  kernel_profile::Scope prof(KernelOp::kLinearFp4,
+                             static_cast<double>(w.n) * (w.k / 2 + w.k / kFp4Block));
   UseRef() ? ref::LinearFp4(x, m, w, y) : cpu::LinearFp4(x, m, w, y);
 }
 void LinearFp8AsBf16(const float* x, int m, const Fp8Weight& w, float* y) {
+  kernel_profile::Scope prof(KernelOp::kLinearFp8AsBf16, Fp8Bytes(w));
   UseRef() ? ref::LinearFp8AsBf16(x, m, w, y) : cpu::LinearFp8AsBf16(x, m, w, y);
 }
 void LinearBf16(const float* x, int m, const Bf16Weight& w, float* y, bool round_bf16) {
+  kernel_profile::Scope prof(KernelOp::kLinearBf16, 2.0 * w.n * w.k);
   UseRef() ? ref::LinearBf16(x, m, w, y, round_bf16) : cpu::LinearBf16(x, m, w, y, round_bf16);
 }
 
 void RmsNorm(const float* x, int rows, int n, const float* w, float eps, float* y) {
+  kernel_profile::Scope prof(KernelOp::kRmsNorm, 0);
   ref::RmsNorm(x, rows, n, w, eps, y);
 }
 void ApplyRope(float* x, int dims, const float* cos, const float* sin, bool inverse) {
+  kernel_profile::Scope prof(KernelOp::kRope, 0);
   ref::ApplyRope(x, dims, cos, sin, inverse);
 }
-void Hadamard(float* x, int n) { ref::Hadamard(x, n); }
+void Hadamard(float* x, int n) {
+  kernel_profile::Scope prof(KernelOp::kHadamard, 0);
+  ref::Hadamard(x, n);
+}
 
 void SparseAttention(const float* q, int heads, int dim, const float* const* kv_rows, int n_slots,
                      const float* sink, float scale, float* out) {
+  kernel_profile::Scope prof(KernelOp::kSparseAttention, 0);
   ref::SparseAttention(q, heads, dim, kv_rows, n_slots, sink, scale, out);
 }
 

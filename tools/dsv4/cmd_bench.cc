@@ -14,6 +14,7 @@
 
 #include "base/numeric.h"
 #include "command.h"
+#include "kernels/profile.h"
 #include "model/model.h"
 #include "model/weights_table.h"
 #include "runtime/sequence.h"
@@ -30,6 +31,7 @@ struct BenchArgs {
   int prompt_len = 512, gen = 32, threads = 0, repeat = 3;
   int64_t context = 0;  // > 0: decode after a synthetic context of this many tokens (no prefill)
   bool json = false;
+  bool profile = false;
 };
 
 // Collects the routed experts each block chose during one step.
@@ -151,6 +153,8 @@ bool Parse(const std::vector<std::string>& args, BenchArgs* a) {
       if (a->context < 1) return false;
     } else if (f == "--json") {
       a->json = true;
+    } else if (f == "--profile") {
+      a->profile = true;
     } else {
       return false;
     }
@@ -187,7 +191,7 @@ int RunBench(const std::vector<std::string>& args) {
   BenchArgs a;
   if (!Parse(args, &a)) {
     std::fprintf(stderr, "usage: dsv4 bench --model DIR [--prompt-len L | --context N] [--gen N] "
-                         "[--threads T] [--repeat R] [--json]\n");
+                         "[--threads T] [--repeat R] [--json] [--profile]\n");
     return 2;
   }
   const int threads = a.threads > 0 ? a.threads
@@ -228,12 +232,14 @@ int RunBench(const std::vector<std::string>& args) {
       const int32_t next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
       const int64_t cache = CacheBytesRead(cfg, seq.state());
       sink.clear();
+      kernel_profile::Enable(a.profile);  // decode steps only
       t0 = Clock::now();
       if (Status s = seq.Append({&next, 1}, &logits, &sink); !s.ok()) {
         std::fprintf(stderr, "dsv4 bench: %s\n", s.ToString().c_str());
         return 1;
       }
       total += Since(t0);
+      kernel_profile::Enable(false);
       bytes += static_cast<double>(bm.fixed + bm.per_expert * sink.distinct() + cache);
     }
     decode_s.push_back(total / a.gen);
@@ -258,6 +264,18 @@ int RunBench(const std::vector<std::string>& args) {
       {"machine_read_gbs", read_gbs},
       {"decode_bandwidth_ratio", eff / read_gbs},
   };
+  const double steps = static_cast<double>(a.gen) * a.repeat;
+  const std::vector<KernelProfileRow> prof = kernel_profile::Snapshot();
+  if (a.profile) {
+    nlohmann::json rows = nlohmann::json::array();
+    for (const KernelProfileRow& r : prof) {
+      rows.push_back({{"kernel", r.name}, {"calls_per_token", r.calls / steps},
+                      {"ms_per_token", r.seconds / steps * 1e3},
+                      {"bytes_per_token", r.bytes / steps},
+                      {"gbs", r.seconds > 0 ? r.bytes / r.seconds / 1e9 : 0.0}});
+    }
+    out["decode_profile"] = rows;
+  }
   if (a.json) {
     std::printf("%s\n", out.dump().c_str());
     return 0;
@@ -272,6 +290,23 @@ int RunBench(const std::vector<std::string>& args) {
               bytes / 1e6, bm.fixed / 1e6, bm.per_expert / 1e6);
   std::printf("         effective bandwidth %.2f GB/s vs machine read %.2f GB/s (%d threads): ratio %.3f\n",
               eff, read_gbs, threads, eff / read_gbs);
+  if (a.profile) {
+    // Mean over all decode steps of all runs; "rest" is everything outside the named kernels
+    // (hyper-connection mixes, routing, compressors, indexer scoring, thread handoffs).
+    const double all_steps = Median(decode_s);
+    double in_kernels = 0;
+    std::printf("decode profile (wall time per token, calling thread):\n");
+    std::printf("  %-16s %8s %10s %10s %8s %9s\n", "kernel", "calls", "ms", "MB", "GB/s",
+                "of read");
+    for (const KernelProfileRow& r : prof) {
+      const double gbs = r.seconds > 0 ? r.bytes / r.seconds / 1e9 : 0;
+      in_kernels += r.seconds / steps;
+      std::printf("  %-16s %8.1f %10.2f %10.2f %8.2f %9.3f\n", r.name.c_str(), r.calls / steps,
+                  r.seconds / steps * 1e3, r.bytes / steps / 1e6, gbs, gbs / read_gbs);
+    }
+    std::printf("  %-16s %8s %10.2f  (median step minus mean kernel time)\n", "rest", "",
+                (all_steps - in_kernels) * 1e3);
+  }
   return 0;
 }
 
