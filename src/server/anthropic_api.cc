@@ -273,7 +273,8 @@ Json AnthropicWriter::Whole(const std::vector<ChoiceResult>& results, const Usag
   if (!r.output.reasoning.empty()) {
     content.push_back({{"type", "thinking"}, {"thinking", r.output.reasoning}, {"signature", ""}});
   }
-  if (!r.output.content.empty() || r.output.tool_calls.empty()) {
+  // A text block when there is text, or when nothing else would say the answer is empty.
+  if (!r.output.content.empty() || (content.empty() && r.output.tool_calls.empty())) {
     content.push_back({{"type", "text"}, {"text", r.output.content}});
   }
   for (size_t k = 0; k < r.output.tool_calls.size(); ++k) {

@@ -22,6 +22,8 @@ KindInfo Info(ApiErrorKind kind) {
       return {401, "authentication_error", "authentication_error", "invalid_api_key"};
     case ApiErrorKind::kNotFound:
       return {404, "not_found_error", "not_found_error", "model_not_found"};
+    case ApiErrorKind::kNoEndpoint:
+      return {404, "not_found_error", "not_found_error", ""};
     case ApiErrorKind::kTooLarge:
       return {413, "invalid_request_error", "request_too_large", "request_too_large"};
     case ApiErrorKind::kRateLimit:
@@ -57,7 +59,7 @@ int HttpStatus(ApiErrorKind kind) { return Info(kind).http_status; }
 
 std::string ErrorBody(const ApiError& error, ApiDialect dialect) {
   const KindInfo info = Info(error.kind);
-  nlohmann::json body;
+  nlohmann::ordered_json body;  // ordered: "type" first, as Anthropic writes it
   if (dialect == ApiDialect::kAnthropic) {
     body = {{"type", "error"},
             {"error", {{"type", info.anthropic_type}, {"message", error.message}}}};
@@ -65,10 +67,10 @@ std::string ErrorBody(const ApiError& error, ApiDialect dialect) {
     body = {{"error",
              {{"message", error.message},
               {"type", info.openai_type},
-              {"param", error.param.empty() ? nlohmann::json() : nlohmann::json(error.param)},
-              {"code", *info.code ? nlohmann::json(info.code) : nlohmann::json()}}}};
+              {"param", error.param.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(error.param)},
+              {"code", *info.code ? nlohmann::ordered_json(info.code) : nlohmann::ordered_json()}}}};
   }
-  return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return body.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
 }  // namespace dsv4

@@ -14,7 +14,8 @@ enum class ApiErrorKind {
   kInvalidRequest,   // malformed JSON, wrong types, bad values: 400
   kContextOverflow,  // prompt + max_tokens beyond the context: 400 context_length_exceeded
   kAuthentication,   // missing or wrong API key: 401
-  kNotFound,         // unknown model or endpoint: 404
+  kNotFound,         // unknown model: 404 model_not_found
+  kNoEndpoint,       // unknown path or method: 404
   kTooLarge,         // body over the limit: 413
   kRateLimit,        // over capacity: 429 + Retry-After
   kUnsupported,      // valid request the engine cannot honour: 400

@@ -239,7 +239,8 @@ void Engine::Sample(Active& a) {
   a.handle->Push({.choice = a.choice,
                   .token = a.next,
                   .logprob = r->logprob,
-                  .top_logprobs = std::move(r->top_logprobs)});
+                  .top_logprobs = std::move(r->top_logprobs),
+                  .cached_tokens = a.cached});
   const auto& stops = a.req.stop_ids;
   if (std::find(stops.begin(), stops.end(), a.next) != stops.end()) {
     a.finish = FinishKind::kStopToken;

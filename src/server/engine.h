@@ -52,7 +52,8 @@ struct TokenEvent {
   float logprob = 0.0f;
   std::vector<std::pair<int32_t, float>> top_logprobs;
   FinishKind finish = FinishKind::kNone;
-  int64_t cached_tokens = 0;  // on the final event: prompt tokens reused from the prefix pool
+  int64_t cached_tokens = 0;  // prompt tokens reused from the prefix pool (on every event: a
+                              // stream's first event already reports them)
   std::string error;          // on kError
 
   bool done() const { return finish != FinishKind::kNone; }

@@ -254,7 +254,7 @@ Status Serve(const Model& model, const Tokenizer& tokenizer, const ServerOptions
     if (res.status == 413) {
       h.SendError(res, {ApiErrorKind::kTooLarge, "request body too large"}, dialect);
     } else if (res.status == 404 && res.body.empty()) {
-      h.SendError(res, {ApiErrorKind::kNotFound, "no endpoint " + req.method + " " + req.path},
+      h.SendError(res, {ApiErrorKind::kNoEndpoint, "no endpoint " + req.method + " " + req.path},
                   dialect);
     }
   });

@@ -24,7 +24,8 @@
 namespace dsv4_test {
 
 namespace fs = std::filesystem;
-using json = nlohmann::json;
+// Ordered, like the bodies real clients send: the encoding renders tool schemas in their key order.
+using json = nlohmann::ordered_json;
 
 inline constexpr char kApiKey[] = "sekret";
 
