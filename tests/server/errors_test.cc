@@ -1,0 +1,218 @@
+// Every error the API promises, in OpenAI's shape on /v1/chat/completions and Anthropic's on
+// /v1/messages: status, type, code/param, Retry-After on 429. After all of them the server still
+// answers normally (nothing crashes, nothing shared is disturbed).
+#include <future>
+
+#include "harness.h"
+
+namespace {
+
+using namespace dsv4_test;
+
+// One slot, no queue: a single open stream makes the next request a deterministic 429.
+class Errors : public ServerSuite<Errors> {
+ public:
+  static std::vector<std::string> Flags() {
+    return {"--parallel", "1", "--queue", "0", "--ctx", "256"};
+  }
+};
+
+struct Expected {
+  int status;
+  std::string openai_type;
+  json openai_code;  // null or a string
+  std::string anthropic_type;
+};
+
+// Sends `body` to both endpoints and checks both error shapes. `openai_param`: expected "param".
+void ExpectBoth(const ServerProcess& s, const std::string& what, const std::string& openai_body,
+                const std::string& anthropic_body, const Expected& e,
+                const json& openai_param = nullptr) {
+  SCOPED_TRACE(what);
+  int status = 0;
+  const json o = s.PostRaw("/v1/chat/completions", openai_body, &status);
+  EXPECT_EQ(status, e.status) << o;
+  ASSERT_TRUE(o.is_object()) << "not JSON";
+  ASSERT_TRUE(o["error"].is_object()) << o;
+  EXPECT_EQ(o["error"]["type"], e.openai_type);
+  EXPECT_EQ(o["error"]["code"], e.openai_code);
+  EXPECT_FALSE(o["error"]["message"].get<std::string>().empty());
+  if (!openai_param.is_null()) {
+    EXPECT_EQ(o["error"]["param"], openai_param);
+  }
+  const json a = s.PostRaw("/v1/messages", anthropic_body, &status);
+  EXPECT_EQ(status, e.status) << a;
+  ASSERT_TRUE(a.is_object()) << "not JSON";
+  EXPECT_EQ(a["type"], "error") << a;
+  EXPECT_EQ(a["error"]["type"], e.anthropic_type);
+  EXPECT_FALSE(a["error"]["message"].get<std::string>().empty());
+}
+
+// A valid body for each API, with `patch` merged in.
+std::string OpenAIBody(const json& patch = json::object()) {
+  json b = UserChat("Hi", 2);
+  b.update(patch);
+  return b.dump();
+}
+std::string AnthropicBody(const json& patch = json::object()) {
+  json b = {{"model", "dsv4"}, {"max_tokens", 2}, {"messages", {{{"role", "user"}, {"content", "Hi"}}}}};
+  b.update(patch);
+  return b.dump();
+}
+
+std::string RetryAfter(const httplib::Headers& headers) {
+  auto it = headers.find("Retry-After");
+  return it == headers.end() ? "" : it->second;
+}
+
+const Expected kInvalid = {400, "invalid_request_error", nullptr, "invalid_request_error"};
+
+TEST_F(Errors, MalformedBodiesAndWrongTypes) {
+  ExpectBoth(server(), "malformed JSON", "{not json", "{\"model\": ", kInvalid);
+  ExpectBoth(server(), "not an object", "[1, 2]", "\"text\"", kInvalid);
+  ExpectBoth(server(), "temperature as a string", OpenAIBody({{"temperature", "hot"}}),
+             AnthropicBody({{"temperature", "hot"}}), kInvalid, "temperature");
+  ExpectBoth(server(), "fractional max_tokens", OpenAIBody({{"max_tokens", 1.5}}),
+             AnthropicBody({{"max_tokens", 1.5}}), kInvalid, "max_tokens");
+  ExpectBoth(server(), "temperature out of range", OpenAIBody({{"temperature", 9}}),
+             AnthropicBody({{"temperature", 9}}), kInvalid, "temperature");
+  ExpectBoth(server(), "messages as a string", OpenAIBody({{"messages", "hi"}}),
+             AnthropicBody({{"messages", "hi"}}), kInvalid, "messages");
+  ExpectBoth(server(), "message without role", OpenAIBody({{"messages", {{{"content", "x"}}}}}),
+             AnthropicBody({{"messages", {{{"content", "x"}}}}}), kInvalid, "messages");
+  ExpectBoth(server(), "stream as a number", OpenAIBody({{"stream", 1}}),
+             AnthropicBody({{"stream", 1}}), kInvalid, "stream");
+  ExpectBoth(server(), "model as a number", OpenAIBody({{"model", 4}}),
+             AnthropicBody({{"model", 4}}), kInvalid, "model");
+  json no_messages = json::parse(OpenAIBody());
+  no_messages.erase("messages");
+  json no_max = json::parse(AnthropicBody());
+  no_max.erase("max_tokens");  // required by Anthropic's API
+  ExpectBoth(server(), "missing required field", no_messages.dump(), no_max.dump(), kInvalid);
+}
+
+TEST_F(Errors, UnknownModelIs404) {
+  ExpectBoth(server(), "unknown model", OpenAIBody({{"model", "gpt-4o"}}),
+             AnthropicBody({{"model", "claude-x"}}),
+             {404, "not_found_error", "model_not_found", "not_found_error"}, "model");
+}
+
+TEST_F(Errors, ContextOverflow) {
+  const Expected overflow = {400, "invalid_request_error", "context_length_exceeded",
+                             "invalid_request_error"};
+  ExpectBoth(server(), "max_tokens beyond the context", OpenAIBody({{"max_tokens", 1000}}),
+             AnthropicBody({{"max_tokens", 1000}}), overflow);
+  std::string long_text;
+  for (int i = 0; i < 400; ++i) long_text += " word" + std::to_string(i);
+  const json msgs = {{{"role", "user"}, {"content", long_text}}};
+  ExpectBoth(server(), "prompt alone beyond the context", OpenAIBody({{"messages", msgs}}),
+             AnthropicBody({{"messages", msgs}}), overflow);
+}
+
+TEST_F(Errors, OversizedBodyIs413) {
+  const std::string big(9 << 20, ' ');  // over the 8 MiB limit
+  ExpectBoth(server(), "9 MiB body", big, big,
+             {413, "invalid_request_error", "request_too_large", "request_too_large"});
+}
+
+TEST_F(Errors, MissingOrWrongKeyIs401) {
+  for (const char* path : {"/v1/chat/completions", "/v1/messages", "/v1/completions"}) {
+    SCOPED_TRACE(path);
+    const bool anthropic = std::string(path) == "/v1/messages";
+    httplib::Client anon("127.0.0.1", server().port());
+    for (const httplib::Headers& h :
+         {httplib::Headers{}, httplib::Headers{{"Authorization", "Bearer wrong"}},
+          httplib::Headers{{"x-api-key", "wrong"}}}) {
+      auto r = anon.Post(path, h, OpenAIBody(), "application/json");
+      ASSERT_TRUE(r);
+      EXPECT_EQ(r->status, 401);
+      const json j = json::parse(r->body);
+      EXPECT_EQ(j["error"]["type"], "authentication_error");
+      if (anthropic) {
+        EXPECT_EQ(j["type"], "error");
+      } else {
+        EXPECT_EQ(j["error"]["code"], "invalid_api_key");
+      }
+    }
+  }
+  // Anthropic clients send x-api-key: accepted.
+  httplib::Client c("127.0.0.1", server().port());
+  auto r = c.Post("/v1/messages", {{"x-api-key", kApiKey}}, AnthropicBody(), "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+}
+
+TEST_F(Errors, UnknownEndpointIs404) {
+  auto c = server().Client();
+  auto r = c.Post("/v1/embeddings", "{}", "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404);
+  const json j = json::parse(r->body);
+  EXPECT_EQ(j["error"]["type"], "not_found_error");
+  EXPECT_TRUE(j["error"]["code"].is_null()) << j;
+}
+
+// Holds the server's only slot with a stream until Release() (or destruction, so a failing
+// assertion cannot leave the holder blocked), then hangs up.
+class SlotHolder {
+ public:
+  explicit SlotHolder(const ServerProcess& s) {
+    holder_ = std::async(std::launch::async, [this, &s] {
+      auto c = s.Client();
+      httplib::Request req;
+      req.method = "POST";
+      req.path = "/v1/completions";
+      req.set_header("Content-Type", "application/json");
+      req.set_header("Authorization", std::string("Bearer ") + kApiKey);
+      req.body = json{{"prompt", "hold the slot"}, {"max_tokens", 200}, {"stream", true}}.dump();
+      bool first = true;
+      req.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) {
+        if (first) streaming_.set_value();
+        first = false;
+        release_.wait();
+        return false;  // hang up
+      };
+      c.send(req);
+      if (first) streaming_.set_value();  // never streamed: do not leave the test waiting
+    });
+    held_ = streaming_.get_future().wait_for(std::chrono::seconds(60)) == std::future_status::ready;
+  }
+  ~SlotHolder() { Release(); }
+  bool held() const { return held_; }
+  void Release() {
+    if (!released_) release_promise_.set_value();
+    released_ = true;
+    if (holder_.valid()) holder_.get();
+  }
+
+ private:
+  std::promise<void> streaming_, release_promise_;
+  std::shared_future<void> release_ = release_promise_.get_future().share();
+  std::future<void> holder_;
+  bool held_ = false, released_ = false;
+};
+
+// While the only slot streams, both APIs answer 429 + Retry-After in their shape; once the stream
+// is cancelled the slot is free again.
+TEST_F(Errors, BusyIs429WithRetryAfter) {
+  SlotHolder slot(server());
+  ASSERT_TRUE(slot.held());
+  const Expected busy = {429, "rate_limit_error", "rate_limit_exceeded", "rate_limit_error"};
+  ExpectBoth(server(), "one slot, held", OpenAIBody(), AnthropicBody(), busy);
+  httplib::Headers headers;
+  int status = 0;
+  server().PostRaw("/v1/chat/completions", OpenAIBody(), &status, &headers);
+  EXPECT_EQ(status, 429);
+  EXPECT_EQ(RetryAfter(headers), "1");
+  server().PostRaw("/v1/messages", AnthropicBody(), &status, &headers);
+  EXPECT_EQ(RetryAfter(headers), "1");
+  slot.Release();
+  // The cancelled stream frees its slot at the next engine step.
+  for (int i = 0; i < 100 && status != 200; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    server().PostRaw("/v1/chat/completions", OpenAIBody(), &status);
+  }
+  EXPECT_EQ(status, 200);
+}
+
+}  // namespace
