@@ -15,6 +15,9 @@ namespace {
 
 int CeilDiv(int a, int b) { return (a + b - 1) / b; }
 
+double Fp4Bytes(const Fp4Weight& w) {
+  return static_cast<double>(w.n) * (w.k / 2 + w.k / kFp4Block);
+}
 double Fp8Bytes(const Fp8Weight& w) {
   return static_cast<double>(w.n) * w.k + static_cast<double>(CeilDiv(w.n, kQuantBlock)) * CeilDiv(w.k, kQuantBlock);
 }
@@ -57,9 +60,22 @@ void LinearFp8(const float* x, int m, const Fp8Weight& w, float* y) {
   UseRef() ? ref::LinearFp8(x, m, w, y) : cpu::LinearFp8(x, m, w, y);
 }
 void LinearFp4(const float* x, int m, const Fp4Weight& w, float* y) {
-  kernel_profile::Scope prof(KernelOp::kLinearFp4,
-                             static_cast<double>(w.n) * (w.k / 2 + w.k / kFp4Block));
+  kernel_profile::Scope prof(KernelOp::kLinearFp4, Fp4Bytes(w));
   UseRef() ? ref::LinearFp4(x, m, w, y) : cpu::LinearFp4(x, m, w, y);
+}
+void LinearFp8Group(const Fp8Job* jobs, int count) {
+  double bytes = 0;
+  for (int j = 0; j < count; ++j) bytes += jobs[j].m > 0 ? Fp8Bytes(jobs[j].w) : 0;
+  kernel_profile::Scope prof(KernelOp::kLinearFp8, bytes);
+  if (!UseRef()) return cpu::LinearFp8Group(jobs, count);
+  for (int j = 0; j < count; ++j) ref::LinearFp8(jobs[j].x, jobs[j].m, jobs[j].w, jobs[j].y);
+}
+void LinearFp4Group(const Fp4Job* jobs, int count) {
+  double bytes = 0;
+  for (int j = 0; j < count; ++j) bytes += jobs[j].m > 0 ? Fp4Bytes(jobs[j].w) : 0;
+  kernel_profile::Scope prof(KernelOp::kLinearFp4, bytes);
+  if (!UseRef()) return cpu::LinearFp4Group(jobs, count);
+  for (int j = 0; j < count; ++j) ref::LinearFp4(jobs[j].x, jobs[j].m, jobs[j].w, jobs[j].y);
 }
 void LinearFp8AsBf16(const float* x, int m, const Fp8Weight& w, float* y) {
   kernel_profile::Scope prof(KernelOp::kLinearFp8AsBf16, Fp8Bytes(w));
@@ -86,7 +102,8 @@ void Hadamard(float* x, int n) {
 void SparseAttention(const float* q, int heads, int dim, const float* const* kv_rows, int n_slots,
                      const float* sink, float scale, float* out) {
   kernel_profile::Scope prof(KernelOp::kSparseAttention, 0);
-  ref::SparseAttention(q, heads, dim, kv_rows, n_slots, sink, scale, out);
+  UseRef() ? ref::SparseAttention(q, heads, dim, kv_rows, n_slots, sink, scale, out)
+           : cpu::SparseAttention(q, heads, dim, kv_rows, n_slots, sink, scale, out);
 }
 
 }  // namespace dsv4

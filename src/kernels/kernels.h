@@ -66,6 +66,21 @@ void LinearFp4(const float* x, int m, const Fp4Weight& w, float* y);
 // quantized (x is rounded to bf16, a no-op for the model's bf16 tensors); fp32 accumulate, bf16
 // out.
 void LinearFp8AsBf16(const float* x, int m, const Fp8Weight& w, float* y);
+// One linear of a group: y[m, n] = x[m, k] · W[n, k]^T.
+template <class Weight>
+struct LinearJob {
+  const float* x = nullptr;
+  int m = 0;
+  Weight w;
+  float* y = nullptr;
+};
+using Fp8Job = LinearJob<Fp8Weight>;
+using Fp4Job = LinearJob<Fp4Weight>;
+// Independent linears (w1 and w3 of every routed expert of a step, ...) as one parallel pass: each
+// output equals the single call's bit for bit, and the rows of all jobs are split over the threads
+// together, so many small matrices still keep every thread streaming.
+void LinearFp8Group(const Fp8Job* jobs, int count);
+void LinearFp4Group(const Fp4Job* jobs, int count);
 // BF16 weight, fp32 accumulate. round_bf16: bf16 out (a bf16 GEMM); else fp32 out (the reference
 // upcasts weight and input to fp32: compressor wkv/wgate, gate, head).
 void LinearBf16(const float* x, int m, const Bf16Weight& w, float* y, bool round_bf16);

@@ -32,15 +32,42 @@ inline void CpuRelax() {
 
 }  // namespace
 
+// Work of one ParallelFor is cut into tasks (a few per thread) that threads claim from a shared
+// ticket, so a thread that starts late or runs slower (a noisy neighbour on a shared VM, a worker
+// still waking up) takes fewer tasks instead of holding everyone up. The ticket packs the call's
+// generation (high 32 bits) with the next task index: claiming is a compare-and-swap that only
+// succeeds while that generation is current, so a worker that wakes after its call ended can never
+// take a task of the next one with a stale function.
+constexpr int kTasksPerThread = 8;
+
 struct ThreadPool::State {
   std::mutex mu;
   std::condition_variable work_cv;
   std::vector<std::thread> workers;
-  const std::function<void(int, int)>* fn = nullptr;  // written before `generation` is bumped
-  int n = 0, chunks = 0;
-  std::atomic<uint64_t> generation{0};
-  std::atomic<int> pending{0};
+  // The current call; written before its generation is published in `ticket`.
+  std::atomic<const std::function<void(int, int)>*> fn{nullptr};
+  std::atomic<int> n{0}, tasks{0};
+  std::atomic<uint64_t> ticket{0};  // generation << 32 | next task index
+  std::atomic<int> done{0};         // tasks of the current generation finished
   std::atomic<bool> stop{false};
+
+  // Claims and runs tasks of generation `gen` until none is left.
+  void RunTasks(uint64_t gen) {
+    for (;;) {
+      uint64_t t = ticket.load(std::memory_order_acquire);
+      if ((t >> 32) != gen) return;
+      // Read before the claim; a successful claim proves the generation was still current, so
+      // these belong to it (a new call writes them only after every task of this one finished).
+      const auto* f = fn.load(std::memory_order_relaxed);
+      const int count = tasks.load(std::memory_order_relaxed), total = n.load(std::memory_order_relaxed);
+      const int i = static_cast<int>(t & 0xffffffffu);
+      if (i >= count) return;
+      if (!ticket.compare_exchange_weak(t, t + 1, std::memory_order_acq_rel)) continue;
+      (*f)(static_cast<int>(int64_t{total} * i / count),
+           static_cast<int>(int64_t{total} * (i + 1) / count));
+      done.fetch_add(1, std::memory_order_release);
+    }
+  }
 };
 
 void SetDefaultThreads(int threads) { g_default_threads = threads; }
@@ -59,31 +86,25 @@ ThreadPool& ThreadPool::Global() {
 
 ThreadPool::ThreadPool(int threads) : threads_(std::max(1, threads)), state_(new State) {
   for (int w = 1; w < threads_; ++w) {
-    state_->workers.emplace_back([this, w] {
+    state_->workers.emplace_back([this] {
       t_in_worker = true;
       State& s = *state_;
-      uint64_t seen = 0;
+      uint64_t seen = 0;  // the last generation this worker joined
+      auto gen = [&s] { return s.ticket.load(std::memory_order_acquire) >> 32; };
       for (;;) {
         // Spin for new work, then block.
         const auto spin_until = std::chrono::steady_clock::now() + kSpinBeforeBlock;
         int polls = 0;
-        while (s.generation.load(std::memory_order_acquire) == seen && !s.stop.load()) {
+        while (gen() == seen && !s.stop.load()) {
           CpuRelax();
           if (++polls % 256 == 0 && std::chrono::steady_clock::now() > spin_until) {
             std::unique_lock<std::mutex> lock(s.mu);
-            s.work_cv.wait(lock, [&] {
-              return s.stop.load() || s.generation.load(std::memory_order_acquire) != seen;
-            });
+            s.work_cv.wait(lock, [&] { return s.stop.load() || gen() != seen; });
           }
         }
         if (s.stop.load()) return;
-        seen = s.generation.load(std::memory_order_acquire);
-        const int n = s.n, chunks = s.chunks;
-        if (w < chunks) {
-          (*s.fn)(static_cast<int>(int64_t{n} * w / chunks),
-                  static_cast<int>(int64_t{n} * (w + 1) / chunks));
-        }
-        s.pending.fetch_sub(1, std::memory_order_acq_rel);
+        seen = gen();
+        s.RunTasks(seen);
       }
     });
   }
@@ -101,29 +122,30 @@ ThreadPool::~ThreadPool() {
 
 void ThreadPool::ParallelFor(int n, const std::function<void(int, int)>& fn) {
   if (n <= 0) return;
-  const int chunks = std::min(n, threads_);
-  if (chunks == 1 || t_in_worker) {
+  if (threads_ == 1 || n == 1 || t_in_worker) {
     fn(0, n);
     return;
   }
   static std::mutex one_at_a_time;  // the pool runs one ParallelFor at a time
   std::lock_guard<std::mutex> outer(one_at_a_time);
   State& s = *state_;
-  s.fn = &fn;
-  s.n = n;
-  s.chunks = chunks;
-  s.pending.store(threads_ - 1, std::memory_order_relaxed);
+  const int tasks = std::min(n, threads_ * kTasksPerThread);
+  s.fn.store(&fn, std::memory_order_relaxed);
+  s.n.store(n, std::memory_order_relaxed);
+  s.tasks.store(tasks, std::memory_order_relaxed);
+  s.done.store(0, std::memory_order_relaxed);
+  const uint64_t gen = (s.ticket.load(std::memory_order_relaxed) >> 32) + 1;
   {
     // Under the mutex, so a worker about to block cannot miss the new generation.
     std::lock_guard<std::mutex> lock(s.mu);
-    s.generation.fetch_add(1, std::memory_order_release);
+    s.ticket.store(gen << 32, std::memory_order_release);
   }
   s.work_cv.notify_all();
-  t_in_worker = true;  // a nested ParallelFor from the caller's own chunk runs serially
-  fn(0, static_cast<int>(int64_t{n} / chunks));
+  t_in_worker = true;  // a nested ParallelFor from the caller's own tasks runs serially
+  s.RunTasks(gen);
   t_in_worker = false;
-  // Chunks are equal, so the others finish about now: spin, yielding if it takes long.
-  for (int polls = 0; s.pending.load(std::memory_order_acquire) != 0; ++polls) {
+  // Every task is claimed; wait for the ones still running elsewhere.
+  for (int polls = 0; s.done.load(std::memory_order_acquire) != tasks; ++polls) {
     if (polls < 4096) {
       CpuRelax();
     } else {

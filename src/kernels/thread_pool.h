@@ -1,5 +1,6 @@
-// A fixed pool of worker threads for the kernels: ParallelFor splits [0, n) into one contiguous
-// range per thread (static chunking: each thread streams its own slice of a weight matrix).
+// A fixed pool of worker threads for the kernels: ParallelFor splits [0, n) into contiguous ranges
+// (a few per thread) that the threads claim dynamically, so a late or slow thread never holds up
+// the others; each range streams its own slice of a weight matrix.
 // Size: DSV4_THREADS, else the hardware concurrency; read once. Work split never changes the
 // arithmetic of an output, so results are bit-identical for any thread count.
 //
@@ -21,7 +22,8 @@ class ThreadPool {
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   int size() const { return threads_; }
-  // fn(begin, end) on disjoint ranges covering [0, n), at most size() of them; blocks until all ran.
+  // fn(begin, end) on disjoint, non-empty ranges covering [0, n), in any order and on any thread
+  // (the calling thread takes part); blocks until all ran.
   // Called from inside a worker (nested), it runs serially on the calling thread.
   void ParallelFor(int n, const std::function<void(int, int)>& fn);
 

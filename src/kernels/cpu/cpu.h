@@ -13,6 +13,12 @@ void LinearFp8(const float* x, int m, const Fp8Weight& w, float* y);
 void LinearFp4(const float* x, int m, const Fp4Weight& w, float* y);
 void LinearFp8AsBf16(const float* x, int m, const Fp8Weight& w, float* y);
 void LinearBf16(const float* x, int m, const Bf16Weight& w, float* y, bool round_bf16);
+void LinearFp8Group(const Fp8Job* jobs, int count);
+void LinearFp4Group(const Fp4Job* jobs, int count);
+
+// Heads split over the thread pool; equals ref except for the q·k summation order.
+void SparseAttention(const float* q, int heads, int dim, const float* const* kv_rows, int n_slots,
+                     const float* sink, float scale, float* out);
 
 // The Highway target the calls above dispatch to now, "+BF16" when the AVX-512 BF16/VBMI kernels
 // run (e.g. "AVX3_DL+BF16").

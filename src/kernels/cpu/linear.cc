@@ -233,6 +233,13 @@ void LinearFp8Impl(const float* x, int m, const Fp8Weight& w, float* y) {
   LinearFp8Portable(a, m, w, y);
 }
 
+void LinearFp8GroupImpl(const Fp8Job* jobs, int count) {
+#if HWY_TARGET == HWY_AVX3_DL
+  if (HasAvx512Bf16()) return LinearFp8GroupBf16(jobs, count);
+#endif
+  for (int j = 0; j < count; ++j) LinearFp8Impl(jobs[j].x, jobs[j].m, jobs[j].w, jobs[j].y);
+}
+
 void LinearFp4Impl(const float* x, int m, const Fp4Weight& w, float* y) {
   DSV4_CHECK(w.k % kFp4Block == 0);
   if (m <= 0 || w.n <= 0) return;
@@ -241,6 +248,13 @@ void LinearFp4Impl(const float* x, int m, const Fp4Weight& w, float* y) {
   if (HasAvx512Bf16()) return LinearFp4Bf16(a, m, w, y);
 #endif
   LinearFp4Portable(a, m, w, y);
+}
+
+void LinearFp4GroupImpl(const Fp4Job* jobs, int count) {
+#if HWY_TARGET == HWY_AVX3_DL
+  if (HasAvx512Bf16()) return LinearFp4GroupBf16(jobs, count);
+#endif
+  for (int j = 0; j < count; ++j) LinearFp4Impl(jobs[j].x, jobs[j].m, jobs[j].w, jobs[j].y);
 }
 
 // FP8 weight -> exact bf16 values (e4m3 · 2^e fits bf16's 7-bit mantissa) times the bf16
@@ -310,6 +324,8 @@ HWY_EXPORT(LinearFp8Impl);
 HWY_EXPORT(LinearFp4Impl);
 HWY_EXPORT(LinearFp8AsBf16Impl);
 HWY_EXPORT(LinearBf16Impl);
+HWY_EXPORT(LinearFp8GroupImpl);
+HWY_EXPORT(LinearFp4GroupImpl);
 
 const char* TargetName() { return HWY_DYNAMIC_DISPATCH(TargetNameImpl)(); }
 
@@ -324,6 +340,12 @@ void LinearFp8AsBf16(const float* x, int m, const Fp8Weight& w, float* y) {
 }
 void LinearBf16(const float* x, int m, const Bf16Weight& w, float* y, bool round_bf16) {
   HWY_DYNAMIC_DISPATCH(LinearBf16Impl)(x, m, w, y, round_bf16);
+}
+void LinearFp8Group(const Fp8Job* jobs, int count) {
+  HWY_DYNAMIC_DISPATCH(LinearFp8GroupImpl)(jobs, count);
+}
+void LinearFp4Group(const Fp4Job* jobs, int count) {
+  HWY_DYNAMIC_DISPATCH(LinearFp4GroupImpl)(jobs, count);
 }
 
 }  // namespace dsv4::cpu

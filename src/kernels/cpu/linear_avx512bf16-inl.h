@@ -329,17 +329,47 @@ DSV4_BF16_ATTR void Fp8PanelRows(const detail::QuantizedRows& a, int m, const Fp
   }
 }
 
-void LinearFp8Bf16(const detail::QuantizedRows& a, int m, const Fp8Weight& w, float* y) {
+// Rows [b0·128, b1·128) of y (whole 128-row scale blocks) for activations permuted into xp.
+void Fp8Blocks(const detail::QuantizedRows& a, int m, const Fp8Weight& w, const uint16_t* xp,
+               int b0, int b1, float* y) {
   const int k = w.k, kb = a.kb;
   const size_t kp = static_cast<size_t>(kb) * kQuantBlock;
-  const std::vector<uint16_t> xp = PermuteFp8Acts(a, m, k);
+  const int n0 = b0 * kQuantBlock, n1 = std::min(w.n, b1 * kQuantBlock);
+  if (m >= kPanelMinRows) return Fp8PanelRows(a, m, w, xp, kp, n0, n1, y);
+  for (int n = n0; n < n1; ++n) {
+    const uint8_t* ws = w.scale + static_cast<size_t>(n / kQuantBlock) * kb;
+    kFp8Row[m - 1](w.w + static_cast<size_t>(n) * k, ws, k, kb, xp, kp, a.s.data(), y + n,
+                   static_cast<size_t>(w.n));
+  }
+}
+
+void LinearFp8Bf16(const detail::QuantizedRows& a, int m, const Fp8Weight& w, float* y) {
+  const std::vector<uint16_t> xp = PermuteFp8Acts(a, m, w.k);
   ThreadPool::Global().ParallelFor(CeilDiv(w.n, kQuantBlock), [&](int b0, int b1) {
-    const int n0 = b0 * kQuantBlock, n1 = std::min(w.n, b1 * kQuantBlock);
-    if (m >= kPanelMinRows) return Fp8PanelRows(a, m, w, xp.data(), kp, n0, n1, y);
-    for (int n = n0; n < n1; ++n) {
-      const uint8_t* ws = w.scale + static_cast<size_t>(n / kQuantBlock) * kb;
-      kFp8Row[m - 1](w.w + static_cast<size_t>(n) * k, ws, k, kb, xp.data(), kp, a.s.data(), y + n,
-                     static_cast<size_t>(w.n));
+    Fp8Blocks(a, m, w, xp.data(), b0, b1, y);
+  });
+}
+
+// Independent FP8 linears in one parallel pass over all their 128-row blocks.
+void LinearFp8GroupBf16(const Fp8Job* jobs, int count) {
+  std::vector<detail::QuantizedRows> acts(count);
+  std::vector<std::vector<uint16_t>> xps(count);
+  std::vector<int> first(count + 1, 0);  // first block of each job in the combined range
+  for (int j = 0; j < count; ++j) {
+    const Fp8Job& job = jobs[j];
+    if (job.m > 0) {
+      acts[j] = detail::QuantizeRows(job.x, job.m, job.w.k);
+      xps[j] = PermuteFp8Acts(acts[j], job.m, job.w.k);
+    }
+    first[j + 1] = first[j] + (job.m > 0 ? CeilDiv(job.w.n, kQuantBlock) : 0);
+  }
+  ThreadPool::Global().ParallelFor(first[count], [&](int b0, int b1) {
+    for (int j = 0; j < count; ++j) {
+      const int lo = std::max(b0, first[j]), hi = std::min(b1, first[j + 1]);
+      if (lo < hi) {
+        Fp8Blocks(acts[j], jobs[j].m, jobs[j].w, xps[j].data(), lo - first[j], hi - first[j],
+                  jobs[j].y);
+      }
     }
   });
 }
@@ -454,26 +484,57 @@ using Fp4RowFn = void (*)(const uint8_t*, const uint8_t*, int, const uint16_t*, 
 constexpr Fp4RowFn kFp4Row[kBf16RowTile] = {Fp4Row<1>, Fp4Row<2>, Fp4Row<3>, Fp4Row<4>,
                                             Fp4Row<5>, Fp4Row<6>, Fp4Row<7>, Fp4Row<8>};
 
-void LinearFp4Bf16(const detail::QuantizedRows& a, int m, const Fp4Weight& w, float* y) {
-  const int k = w.k, chunks = CeilDiv(k, kFp4Chunk);
-  const size_t kp = static_cast<size_t>(chunks) * kFp4Chunk,
-               sx_stride = static_cast<size_t>(chunks) * 16;
+struct Fp4Acts {
   std::vector<uint16_t> xp;
   std::vector<float> sx;
-  PermuteFp4Acts(a, m, k, &xp, &sx);
-  ThreadPool::Global().ParallelFor(w.n, [&](int n0, int n1) {
-    for (int mt = 0; mt < m; mt += kRowTile) {
-      const int mt_end = std::min(m, mt + kRowTile);
-      for (int n = n0; n < n1; ++n) {
-        const uint8_t* wrow = w.w + static_cast<size_t>(n) * (k / 2);
-        const uint8_t* ws = w.scale + static_cast<size_t>(n) * (k / kFp4Block);
-        for (int r = mt; r < mt_end; r += kBf16RowTile) {
-          const int rows = std::min(kBf16RowTile, mt_end - r);
-          kFp4Row[rows - 1](wrow, ws, k, xp.data() + r * kp, kp, sx.data() + r * sx_stride,
-                            sx_stride, y + static_cast<size_t>(r) * w.n + n,
-                            static_cast<size_t>(w.n));
-        }
+  size_t kp = 0, sx_stride = 0;
+};
+
+Fp4Acts PrepareFp4Acts(const detail::QuantizedRows& a, int m, int k) {
+  Fp4Acts p;
+  const int chunks = CeilDiv(k, kFp4Chunk);
+  p.kp = static_cast<size_t>(chunks) * kFp4Chunk;
+  p.sx_stride = static_cast<size_t>(chunks) * 16;
+  PermuteFp4Acts(a, m, k, &p.xp, &p.sx);
+  return p;
+}
+
+// Rows [n0, n1) of y.
+void Fp4Rows(const Fp4Acts& p, int m, const Fp4Weight& w, int n0, int n1, float* y) {
+  const int k = w.k;
+  for (int mt = 0; mt < m; mt += kRowTile) {
+    const int mt_end = std::min(m, mt + kRowTile);
+    for (int n = n0; n < n1; ++n) {
+      const uint8_t* wrow = w.w + static_cast<size_t>(n) * (k / 2);
+      const uint8_t* ws = w.scale + static_cast<size_t>(n) * (k / kFp4Block);
+      for (int r = mt; r < mt_end; r += kBf16RowTile) {
+        const int rows = std::min(kBf16RowTile, mt_end - r);
+        kFp4Row[rows - 1](wrow, ws, k, p.xp.data() + r * p.kp, p.kp, p.sx.data() + r * p.sx_stride,
+                          p.sx_stride, y + static_cast<size_t>(r) * w.n + n,
+                          static_cast<size_t>(w.n));
       }
+    }
+  }
+}
+
+void LinearFp4Bf16(const detail::QuantizedRows& a, int m, const Fp4Weight& w, float* y) {
+  const Fp4Acts p = PrepareFp4Acts(a, m, w.k);
+  ThreadPool::Global().ParallelFor(w.n, [&](int n0, int n1) { Fp4Rows(p, m, w, n0, n1, y); });
+}
+
+// Independent MXFP4 linears (the routed experts of a step) in one parallel pass over all rows.
+void LinearFp4GroupBf16(const Fp4Job* jobs, int count) {
+  std::vector<Fp4Acts> acts(count);
+  std::vector<int> first(count + 1, 0);  // first row of each job in the combined range
+  for (int j = 0; j < count; ++j) {
+    const Fp4Job& job = jobs[j];
+    if (job.m > 0) acts[j] = PrepareFp4Acts(detail::QuantizeRows(job.x, job.m, job.w.k), job.m, job.w.k);
+    first[j + 1] = first[j] + (job.m > 0 ? job.w.n : 0);
+  }
+  ThreadPool::Global().ParallelFor(first[count], [&](int r0, int r1) {
+    for (int j = 0; j < count; ++j) {
+      const int lo = std::max(r0, first[j]), hi = std::min(r1, first[j + 1]);
+      if (lo < hi) Fp4Rows(acts[j], jobs[j].m, jobs[j].w, lo - first[j], hi - first[j], jobs[j].y);
     }
   });
 }
