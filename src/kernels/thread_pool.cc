@@ -44,22 +44,30 @@ struct ThreadPool::State {
   std::mutex mu;
   std::condition_variable work_cv;
   std::vector<std::thread> workers;
-  // The current call; written before its generation is published in `ticket`.
-  std::atomic<const std::function<void(int, int)>*> fn{nullptr};
-  std::atomic<int> n{0}, tasks{0};
+  // A call's parameters live in slot generation % 2, written before the generation is published
+  // in `ticket`. Two slots, because a worker reads them before its claim: while the ticket still
+  // shows generation g, the next call may already be writing its own parameters, and they must not
+  // be mistaken for g's (a task count of the next call would let a claim run past g's last task).
+  struct Call {
+    std::atomic<const std::function<void(int, int)>*> fn{nullptr};
+    std::atomic<int> n{0}, tasks{0};
+  };
+  Call calls[2];
   std::atomic<uint64_t> ticket{0};  // generation << 32 | next task index
   std::atomic<int> done{0};         // tasks of the current generation finished
   std::atomic<bool> stop{false};
 
   // Claims and runs tasks of generation `gen` until none is left.
   void RunTasks(uint64_t gen) {
+    const Call& call = calls[gen & 1];
     for (;;) {
       uint64_t t = ticket.load(std::memory_order_acquire);
       if ((t >> 32) != gen) return;
-      // Read before the claim; a successful claim proves the generation was still current, so
-      // these belong to it (a new call writes them only after every task of this one finished).
-      const auto* f = fn.load(std::memory_order_relaxed);
-      const int count = tasks.load(std::memory_order_relaxed), total = n.load(std::memory_order_relaxed);
+      // Slot gen % 2 is rewritten only by generation gen + 2, after the ticket moved past gen, so
+      // a successful claim below proves these were gen's.
+      const auto* f = call.fn.load(std::memory_order_relaxed);
+      const int count = call.tasks.load(std::memory_order_relaxed);
+      const int total = call.n.load(std::memory_order_relaxed);
       const int i = static_cast<int>(t & 0xffffffffu);
       if (i >= count) return;
       if (!ticket.compare_exchange_weak(t, t + 1, std::memory_order_acq_rel)) continue;
@@ -130,11 +138,12 @@ void ThreadPool::ParallelFor(int n, const std::function<void(int, int)>& fn) {
   std::lock_guard<std::mutex> outer(one_at_a_time);
   State& s = *state_;
   const int tasks = std::min(n, threads_ * kTasksPerThread);
-  s.fn.store(&fn, std::memory_order_relaxed);
-  s.n.store(n, std::memory_order_relaxed);
-  s.tasks.store(tasks, std::memory_order_relaxed);
-  s.done.store(0, std::memory_order_relaxed);
   const uint64_t gen = (s.ticket.load(std::memory_order_relaxed) >> 32) + 1;
+  State::Call& call = s.calls[gen & 1];
+  call.fn.store(&fn, std::memory_order_relaxed);
+  call.n.store(n, std::memory_order_relaxed);
+  call.tasks.store(tasks, std::memory_order_relaxed);
+  s.done.store(0, std::memory_order_relaxed);
   {
     // Under the mutex, so a worker about to block cannot miss the new generation.
     std::lock_guard<std::mutex> lock(s.mu);

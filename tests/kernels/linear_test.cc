@@ -102,13 +102,17 @@ TEST(ThreadPool, RangesCoverEverythingOnce) {
       pool.ParallelFor(3, [&](int b, int e) { inner += e - b; });
     });
     EXPECT_EQ(inner.load(), 3 * outer_calls.load());
-    // Back-to-back calls (workers still finishing the previous generation) never mix.
-    for (int rep = 0; rep < 2000; ++rep) {
-      std::vector<std::atomic<int>> hits(64);
-      pool.ParallelFor(64, [&](int b, int e) {
-        for (int i = b; i < e; ++i) hits[i] += rep + 1;
+    // Back-to-back calls of different sizes (workers still leaving the previous call while the
+    // next one is published) never mix: every index of every call runs exactly once. A stale task
+    // count once let a worker claim past the end of a call, and the caller then waited forever.
+    const int reps = threads <= 3 ? 100000 : 2000;  // oversubscribed pools are slow, not racier
+    for (int rep = 0; rep < reps; ++rep) {
+      const int n = 2 + (rep * 7919) % 61;
+      std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+      pool.ParallelFor(n, [&](int b, int e) {
+        for (int i = b; i < e; ++i) hits[i] += 1;
       });
-      for (int i = 0; i < 64; ++i) ASSERT_EQ(hits[i].load(), rep + 1) << threads << " " << rep;
+      for (int i = 0; i < n; ++i) ASSERT_EQ(hits[i].load(), 1) << threads << " " << rep;
     }
   }
 }
