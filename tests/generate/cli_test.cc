@@ -122,6 +122,7 @@ TEST_F(GenerateCli, BadInputExitsNonZeroWithAMessage) {
       {Run("-f " + (tmp_ / "absent.txt").string()), "cannot read prompt file", 2},
       {Run("--prompt 'does not fit in eight tokens at all' --ctx 8 -n 2"), "exceeds the context of 8", 1},
       {Run("--prompt hi -n zero"), "bad value 'zero' for -n", 2},
+      {Run("--prompt hi --threads 0"), "bad value '0' for --threads", 2},
       {Run("--prompt hi --frobnicate"), "unknown flag", 2},
       {Bin() + " run -m /nonexistent/model -p hi", "does not exist", 1},
       {Bin() + " run -m " + golden + " -p hi", "no tokenizer.json", 1},

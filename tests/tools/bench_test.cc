@@ -34,8 +34,36 @@ TEST(Bench, JsonReportHasEveryFigure) {
   }
   EXPECT_NEAR(j["decode_bandwidth_ratio"].get<double>(),
               j["decode_effective_gbs"].get<double>() / j["machine_read_gbs"].get<double>(), 1e-9);
+  EXPECT_GT(j["resident_mb"].get<double>(), 0.0);
+  EXPECT_GE(j["resident_peak_mb"].get<double>(), j["resident_mb"].get<double>());
   // pro-tiny reads at least every attention weight of 6 layers and the 2048x256 bf16 head per token.
   EXPECT_GT(j["decode_bytes_per_token"].get<int64_t>(), 2048 * 256 * 2);
+}
+
+TEST(Bench, ProfileAccountsForTheWeightBytesOfEachKernel) {
+  int code = 0;
+  const std::string out = RunDsv4("bench --model " + std::string(DSV4_SHARED_DIR) +
+                                      "/golden/pro-tiny/model --prompt-len 8 --gen 2 --repeat 1 "
+                                      "--threads 1 --json --profile",
+                                  &code);
+  ASSERT_EQ(code, 0) << out;
+  const auto j = nlohmann::json::parse(out);
+  ASSERT_TRUE(j.contains("decode_profile"));
+  double linear_bytes = 0;
+  bool saw_attention = false;
+  for (const auto& row : j["decode_profile"]) {
+    EXPECT_GT(row["calls_per_token"].get<double>(), 0.0);
+    EXPECT_GE(row["ms_per_token"].get<double>(), 0.0);
+    const std::string kernel = row["kernel"];
+    if (kernel.rfind("Linear", 0) == 0) linear_bytes += row["bytes_per_token"].get<double>();
+    saw_attention |= kernel == "SparseAttention";
+  }
+  EXPECT_TRUE(saw_attention);
+  // The linear kernels stream the weights; the byte model adds caches and small fp32 tensors
+  // (norms, hc, ape, sinks), so the profile's weight bytes are most but not all of it.
+  const double total = j["decode_bytes_per_token"].get<double>();
+  EXPECT_GT(linear_bytes, 0.5 * total);
+  EXPECT_LE(linear_bytes, total);
 }
 
 TEST(Bench, BadArgumentsAreAUsageError) {

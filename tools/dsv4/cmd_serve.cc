@@ -1,11 +1,12 @@
 // dsv4 serve --model DIR [--host 127.0.0.1] [--port 8080] [--ctx N] [--parallel N] [--api-key KEY]
-//            [--queue N] [--pool N] [--prefill-chunk N] [--name NAME]
+//            [--queue N] [--pool N] [--prefill-chunk N] [--name NAME] [--threads N]
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <vector>
 
 #include "command.h"
+#include "kernels/thread_pool.h"
 #include "server/http.h"
 
 namespace dsv4 {
@@ -14,11 +15,13 @@ namespace {
 constexpr char kUsage[] =
     "usage: dsv4 serve --model DIR [--host 127.0.0.1] [--port 8080] [--ctx N] [--parallel N]\n"
     "                  [--api-key KEY] [--queue N] [--pool N] [--prefill-chunk N] [--name NAME]\n"
+    "                  [--threads N]\n"
     "  --ctx N            tokens per sequence (default: the model's max_position_embeddings)\n"
     "  --parallel N       sequences decoded together (default 4); more requests get 429\n"
     "  --queue N          requests that may wait for a slot instead (default 0)\n"
     "  --pool N           finished sequences kept for prefix reuse (default 4)\n"
     "  --prefill-chunk N  prompt tokens per engine step (default 256)\n"
+    "  --threads N        kernel threads (default: DSV4_THREADS, else every hardware thread)\n"
     "  --api-key KEY      require 'Authorization: Bearer KEY' (or 'x-api-key: KEY')\n"
     "  --name NAME        the model id clients send (default dsv4)\n"
     "Listens on 127.0.0.1 unless --host says otherwise. API: docs/server.md\n";
@@ -46,6 +49,7 @@ bool ParseFlags(const std::vector<std::string>& args, std::string* model_dir, Se
     else if (f == "--parallel" && ParseInt(v, 1, 4096, &n)) o->engine.parallel = static_cast<int>(n);
     else if (f == "--queue" && ParseInt(v, 0, 1 << 20, &n)) o->engine.queue_limit = static_cast<int>(n);
     else if (f == "--pool" && ParseInt(v, 0, 4096, &n)) o->engine.pool_size = static_cast<int>(n);
+    else if (f == "--threads" && ParseInt(v, 1, 4096, &n)) SetDefaultThreads(static_cast<int>(n));
     else if (f == "--prefill-chunk" && ParseInt(v, 1, 1 << 20, &n)) {
       o->engine.prefill_chunk = static_cast<int>(n);
     } else {

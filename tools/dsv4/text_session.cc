@@ -9,6 +9,7 @@
 
 #include "chat/completion_stream.h"
 #include "chat/encoding.h"
+#include "kernels/thread_pool.h"
 
 namespace dsv4 {
 namespace {
@@ -39,7 +40,8 @@ const char kGenerationFlagsHelp[] =
     "  --system TEXT         system prompt\n"
     "  --stop TEXT           stop string (repeatable); EOS always stops\n"
     "  --chunk N             prefill chunk in tokens (default 512)\n"
-    "  --ctx N               context limit (default: config max_position_embeddings)\n";
+    "  --ctx N               context limit (default: config max_position_embeddings)\n"
+    "  --threads N           kernel threads (default: DSV4_THREADS, else every hardware thread)\n";
 
 FlagParse ParseGenerationFlag(const std::vector<std::string>& args, size_t* i,
                               GenerationFlags* f, std::string* error) {
@@ -53,7 +55,8 @@ FlagParse ParseGenerationFlag(const std::vector<std::string>& args, size_t* i,
   if (is({"--think"})) return f->think = true, FlagParse::kOk;
   if (is({"--no-think"})) return f->think = false, FlagParse::kOk;
   const bool takes_value = is({"--model", "-m", "--system", "--stop", "-n", "--n-predict", "--temp",
-                               "--top-p", "--top-k", "--seed", "-s", "--chunk", "--ctx"});
+                               "--top-p", "--top-k", "--seed", "-s", "--chunk", "--ctx",
+                               "--threads"});
   if (!takes_value) return FlagParse::kNotMine;
   if (*i + 1 >= args.size()) {
     *error = flag + " needs a value";
@@ -71,6 +74,11 @@ FlagParse ParseGenerationFlag(const std::vector<std::string>& args, size_t* i,
   else if (is({"--seed", "-s"})) ok = ParseInteger(v, &f->sampling.seed);
   else if (is({"--chunk"})) ok = ParseInteger(v, &f->chunk) && f->chunk >= 0;
   else if (is({"--ctx"})) ok = ParseInteger(v, &f->ctx) && f->ctx > 0;
+  else if (is({"--threads"})) {
+    int threads = 0;
+    ok = ParseInteger(v, &threads) && threads > 0 && threads <= 4096;
+    if (ok) SetDefaultThreads(threads);  // before the pool's first use (the model is not loaded yet)
+  }
   if (!ok) {
     *error = "bad value '" + v + "' for " + flag;
     return FlagParse::kError;
