@@ -196,6 +196,46 @@ std::pair<double, double> ResidentMb() {
   return {rss, hwm};
 }
 
+// Sums profile rows by kernel name (one snapshot per run into a total).
+void AddProfile(std::vector<KernelProfileRow>* total, const std::vector<KernelProfileRow>& add) {
+  for (const KernelProfileRow& r : add) {
+    auto it = std::find_if(total->begin(), total->end(),
+                           [&](const KernelProfileRow& t) { return t.name == r.name; });
+    if (it == total->end()) {
+      total->push_back(r);
+    } else {
+      it->calls += r.calls, it->seconds += r.seconds, it->bytes += r.bytes;
+    }
+  }
+}
+
+nlohmann::json ProfileJson(const std::vector<KernelProfileRow>& rows, double per) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const KernelProfileRow& r : rows) {
+    out.push_back({{"kernel", r.name}, {"calls_per_token", r.calls / per},
+                   {"ms_per_token", r.seconds / per * 1e3}, {"bytes_per_token", r.bytes / per},
+                   {"gbs", r.seconds > 0 ? r.bytes / r.seconds / 1e9 : 0.0}});
+  }
+  return out;
+}
+
+// Per token: calls, ms, MB, GB/s and its ratio to the machine's read bandwidth; "rest" is the
+// token time outside the named kernels (hyper-connection mixes, routing, compressor pooling,
+// thread handoffs).
+void PrintProfile(const char* title, const std::vector<KernelProfileRow>& rows, double per,
+                  double token_s, double read_gbs) {
+  double in_kernels = 0;
+  std::printf("%s profile (wall time per token, calling thread):\n", title);
+  std::printf("  %-16s %8s %10s %10s %8s %9s\n", "kernel", "calls", "ms", "MB", "GB/s", "of read");
+  for (const KernelProfileRow& r : rows) {
+    const double gbs = r.seconds > 0 ? r.bytes / r.seconds / 1e9 : 0;
+    in_kernels += r.seconds / per;
+    std::printf("  %-16s %8.1f %10.3f %10.2f %8.2f %9.3f\n", r.name.c_str(), r.calls / per,
+                r.seconds / per * 1e3, r.bytes / per / 1e6, gbs, gbs / read_gbs);
+  }
+  std::printf("  %-16s %8s %10.3f\n", "rest", "", (token_s - in_kernels) * 1e3);
+}
+
 double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.empty() ? 0 : v[v.size() / 2];
@@ -229,9 +269,12 @@ int RunBench(const std::vector<std::string>& args) {
   }
   std::vector<double> prefill_s, decode_s, step_bytes;
   ExpertSink sink;
+  std::vector<KernelProfileRow> prefill_prof, decode_prof;
   for (int rep = 0; rep < a.repeat; ++rep) {
     Sequence seq(model);
     std::vector<float> logits;
+    kernel_profile::Reset();
+    kernel_profile::Enable(a.profile && a.context == 0);
     auto t0 = Clock::now();
     if (a.context > 0) {
       FillSyntheticContext(cfg, a.context, &seq.mutable_state());
@@ -241,6 +284,9 @@ int RunBench(const std::vector<std::string>& args) {
       return 1;
     }
     prefill_s.push_back(Since(t0));
+    kernel_profile::Enable(false);
+    AddProfile(&prefill_prof, kernel_profile::Snapshot());
+    kernel_profile::Reset();
     double total = 0, bytes = 0;
     for (int i = 0; i < a.gen; ++i) {
       const int32_t next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
@@ -258,6 +304,7 @@ int RunBench(const std::vector<std::string>& args) {
     }
     decode_s.push_back(total / a.gen);
     step_bytes.push_back(bytes / a.gen);
+    AddProfile(&decode_prof, kernel_profile::Snapshot());
   }
   // Before the bandwidth probe's 1 GiB buffer: what the model run itself holds (mapped weights
   // that were touched count as resident, the rest of the mapping does not).
@@ -284,16 +331,10 @@ int RunBench(const std::vector<std::string>& args) {
       {"resident_peak_mb", peak_mb},
   };
   const double steps = static_cast<double>(a.gen) * a.repeat;
-  const std::vector<KernelProfileRow> prof = kernel_profile::Snapshot();
+  const double prompt_tokens = static_cast<double>(a.prompt_len) * a.repeat;
   if (a.profile) {
-    nlohmann::json rows = nlohmann::json::array();
-    for (const KernelProfileRow& r : prof) {
-      rows.push_back({{"kernel", r.name}, {"calls_per_token", r.calls / steps},
-                      {"ms_per_token", r.seconds / steps * 1e3},
-                      {"bytes_per_token", r.bytes / steps},
-                      {"gbs", r.seconds > 0 ? r.bytes / r.seconds / 1e9 : 0.0}});
-    }
-    out["decode_profile"] = rows;
+    out["decode_profile"] = ProfileJson(decode_prof, steps);
+    if (a.context == 0) out["prefill_profile"] = ProfileJson(prefill_prof, prompt_tokens);
   }
   if (a.json) {
     std::printf("%s\n", out.dump().c_str());
@@ -312,21 +353,10 @@ int RunBench(const std::vector<std::string>& args) {
   std::printf("memory   resident %.0f MB (peak %.0f MB): touched weights + caches + scratch\n", rss_mb,
               peak_mb);
   if (a.profile) {
-    // Mean over all decode steps of all runs; "rest" is everything outside the named kernels
-    // (hyper-connection mixes, routing, compressors, indexer scoring, thread handoffs).
-    const double all_steps = Median(decode_s);
-    double in_kernels = 0;
-    std::printf("decode profile (wall time per token, calling thread):\n");
-    std::printf("  %-16s %8s %10s %10s %8s %9s\n", "kernel", "calls", "ms", "MB", "GB/s",
-                "of read");
-    for (const KernelProfileRow& r : prof) {
-      const double gbs = r.seconds > 0 ? r.bytes / r.seconds / 1e9 : 0;
-      in_kernels += r.seconds / steps;
-      std::printf("  %-16s %8.1f %10.2f %10.2f %8.2f %9.3f\n", r.name.c_str(), r.calls / steps,
-                  r.seconds / steps * 1e3, r.bytes / steps / 1e6, gbs, gbs / read_gbs);
+    if (a.context == 0) {
+      PrintProfile("prefill", prefill_prof, prompt_tokens, prefill / a.prompt_len, read_gbs);
     }
-    std::printf("  %-16s %8s %10.2f  (median step minus mean kernel time)\n", "rest", "",
-                (all_steps - in_kernels) * 1e3);
+    PrintProfile("decode", decode_prof, steps, step, read_gbs);
   }
   return 0;
 }
