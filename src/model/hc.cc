@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "base/numeric.h"
+#include "kernels/thread_pool.h"
 
 namespace dsv4 {
 namespace {
@@ -18,12 +19,16 @@ void Mixes(const float* Xf, int width, const std::vector<float>& fn, int outputs
   double ss = 0.0;
   for (int i = 0; i < width; ++i) ss += static_cast<double>(Xf[i]) * Xf[i];
   const float r = 1.0f / std::sqrt(static_cast<float>(ss / width) + eps);
-  for (int j = 0; j < outputs; ++j) {
-    const float* row = fn.data() + static_cast<size_t>(j) * width;
-    double acc = 0.0;
-    for (int i = 0; i < width; ++i) acc += static_cast<double>(Xf[i]) * row[i];
-    m[j] = static_cast<float>(acc) * r;
-  }
+  // 24 rows of 4·D: split over the threads for a single token (inside a per-token ParallelFor
+  // this runs serially).
+  ThreadPool::Global().ParallelFor(outputs, [&](int j0, int j1) {
+    for (int j = j0; j < j1; ++j) {
+      const float* row = fn.data() + static_cast<size_t>(j) * width;
+      double acc = 0.0;
+      for (int i = 0; i < width; ++i) acc += static_cast<double>(Xf[i]) * row[i];
+      m[j] = static_cast<float>(acc) * r;
+    }
+  });
 }
 
 // Row softmax + eps, then alternate column / row normalization (Sinkhorn) on c [hc, hc].
@@ -59,40 +64,44 @@ void Sinkhorn(float* c, int hc, int iters, float eps) {
 void HcPre(const float* X, int S, const HcWeights& w, const ModelConfig& cfg, float* x, float* post,
            float* comb) {
   const int hc = cfg.hc_mult, D = cfg.dim, mix = (2 + hc) * hc;
-  std::vector<float> m(mix), pre(hc);
-  for (int s = 0; s < S; ++s) {
-    const float* Xs = X + static_cast<size_t>(s) * hc * D;  // [hc, D] = flat [hc·D]
-    Mixes(Xs, hc * D, w.fn, mix, cfg.norm_eps, m.data());
-    for (int j = 0; j < hc; ++j) {
-      pre[j] = Sigmoid(m[j] * w.scale[0] + w.base[j]) + cfg.hc_eps;
-      post[s * hc + j] = 2.0f * Sigmoid(m[hc + j] * w.scale[1] + w.base[hc + j]);
+  ThreadPool::Global().ParallelFor(S, [&](int s0, int s1) {  // tokens are independent
+    std::vector<float> m(mix), pre(hc);
+    for (int s = s0; s < s1; ++s) {
+      const float* Xs = X + static_cast<size_t>(s) * hc * D;  // [hc, D] = flat [hc·D]
+      Mixes(Xs, hc * D, w.fn, mix, cfg.norm_eps, m.data());
+      for (int j = 0; j < hc; ++j) {
+        pre[j] = Sigmoid(m[j] * w.scale[0] + w.base[j]) + cfg.hc_eps;
+        post[s * hc + j] = 2.0f * Sigmoid(m[hc + j] * w.scale[1] + w.base[hc + j]);
+      }
+      float* c = comb + static_cast<size_t>(s) * hc * hc;
+      for (int i = 0; i < hc * hc; ++i) c[i] = m[2 * hc + i] * w.scale[2] + w.base[2 * hc + i];
+      Sinkhorn(c, hc, cfg.hc_sinkhorn_iters, cfg.hc_eps);
+      for (int d = 0; d < D; ++d) {
+        float acc = 0.0f;
+        for (int j = 0; j < hc; ++j) acc += pre[j] * Xs[static_cast<size_t>(j) * D + d];
+        x[static_cast<size_t>(s) * D + d] = RoundBf16(acc);
+      }
     }
-    float* c = comb + static_cast<size_t>(s) * hc * hc;
-    for (int i = 0; i < hc * hc; ++i) c[i] = m[2 * hc + i] * w.scale[2] + w.base[2 * hc + i];
-    Sinkhorn(c, hc, cfg.hc_sinkhorn_iters, cfg.hc_eps);
-    for (int d = 0; d < D; ++d) {
-      float acc = 0.0f;
-      for (int j = 0; j < hc; ++j) acc += pre[j] * Xs[static_cast<size_t>(j) * D + d];
-      x[static_cast<size_t>(s) * D + d] = RoundBf16(acc);
-    }
-  }
+  });
 }
 
 void HcPost(const float* x, const float* R, const float* post, const float* comb, int S,
             const ModelConfig& cfg, float* out) {
   const int hc = cfg.hc_mult, D = cfg.dim;
-  for (int s = 0; s < S; ++s) {
-    const float* Rs = R + static_cast<size_t>(s) * hc * D;
-    const float* c = comb + static_cast<size_t>(s) * hc * hc;
-    for (int k = 0; k < hc; ++k) {
-      float* o = out + (static_cast<size_t>(s) * hc + k) * D;
-      for (int d = 0; d < D; ++d) {
-        float mixed = 0.0f;  // the reference sums the residual mix first, then adds post·x
-        for (int j = 0; j < hc; ++j) mixed += c[j * hc + k] * Rs[static_cast<size_t>(j) * D + d];
-        o[d] = RoundBf16(post[s * hc + k] * x[static_cast<size_t>(s) * D + d] + mixed);
+  ThreadPool::Global().ParallelFor(S, [&](int s0, int s1) {
+    for (int s = s0; s < s1; ++s) {
+      const float* Rs = R + static_cast<size_t>(s) * hc * D;
+      const float* c = comb + static_cast<size_t>(s) * hc * hc;
+      for (int k = 0; k < hc; ++k) {
+        float* o = out + (static_cast<size_t>(s) * hc + k) * D;
+        for (int d = 0; d < D; ++d) {
+          float mixed = 0.0f;  // the reference sums the residual mix first, then adds post·x
+          for (int j = 0; j < hc; ++j) mixed += c[j * hc + k] * Rs[static_cast<size_t>(j) * D + d];
+          o[d] = RoundBf16(post[s * hc + k] * x[static_cast<size_t>(s) * D + d] + mixed);
+        }
       }
     }
-  }
+  });
 }
 
 void HcHead(const float* X, int S, const HcWeights& w, const ModelConfig& cfg, float* y) {
