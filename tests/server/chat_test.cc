@@ -250,6 +250,34 @@ TEST_F(ChatApi, StreamUsageOnlyWhenAsked) {
   EXPECT_EQ(status, 400);
 }
 
+// response_format reaches the prompt (the official encoding's "## Response Format" section); no
+// constrained decoding enforces it (docs/server.md).
+TEST_F(ChatApi, ResponseFormatIsPassedToThePromptAndLimitsChecked) {
+  json body = UserChat("JSON please", 1);
+  const int64_t plain = Post("/v1/chat/completions", body)["usage"]["prompt_tokens"];
+  body["response_format"] = {{"type", "json_object"}};
+  EXPECT_GT(Post("/v1/chat/completions", body)["usage"]["prompt_tokens"].get<int64_t>(), plain);
+  body["response_format"] = {{"type", "text"}};
+  EXPECT_EQ(Post("/v1/chat/completions", body)["usage"]["prompt_tokens"], plain);
+  int status = 0;
+  body["response_format"] = {{"type", "yaml"}};
+  EXPECT_EQ(Post("/v1/chat/completions", body, &status)["error"]["param"], "response_format");
+  EXPECT_EQ(status, 400);
+  body.erase("response_format");
+  body.erase("max_tokens");
+  body["max_completion_tokens"] = 2;  // the newer name of max_tokens
+  EXPECT_EQ(Post("/v1/chat/completions", body)["usage"]["completion_tokens"], 2);
+  for (const char* field : {"presence_penalty", "frequency_penalty"}) {
+    json bad = body;
+    bad[field] = 2.5;  // OpenAI's range is [-2, 2]
+    EXPECT_EQ(Post("/v1/chat/completions", bad, &status)["error"]["param"], field);
+    EXPECT_EQ(status, 400);
+    bad[field] = 1.5;
+    Post("/v1/chat/completions", bad, &status);
+    EXPECT_EQ(status, 200);
+  }
+}
+
 TEST_F(ChatApi, ModelsHealthAndMetrics) {
   auto c = server().Client();
   auto models = c.Get("/v1/models");
