@@ -231,6 +231,10 @@ TEST_F(ChatApi, CompletionLogprobs) {
     EXPECT_TRUE(lp["top_logprobs"][i].contains(lp["tokens"][i].get<std::string>()));
   }
   EXPECT_EQ(text, r["choices"][0]["text"]);
+  // The prompt as a one-string list is the same prompt.
+  const json listed = Post("/v1/completions", {{"prompt", {"Once upon a time"}}, {"max_tokens", 5},
+                                               {"temperature", 0}});
+  EXPECT_EQ(listed["choices"][0]["text"], r["choices"][0]["text"]);
 }
 
 TEST_F(ChatApi, StreamUsageOnlyWhenAsked) {

@@ -91,6 +91,23 @@ TEST_F(Errors, MalformedBodiesAndWrongTypes) {
   ExpectBoth(server(), "missing required field", no_messages.dump(), no_max.dump(), kInvalid);
 }
 
+TEST_F(Errors, UnsupportedButValidIs400) {
+  const json image_oa = {{{"role", "user"},
+                          {"content", {{{"type", "image_url"}, {"image_url", {{"url", "http://x/y.png"}}}}}}}};
+  const json image_an = {{{"role", "user"},
+                          {"content", {{{"type", "image"}, {"source", {{"type", "url"}, {"url", "http://x/y.png"}}}}}}}};
+  ExpectBoth(server(), "image content", OpenAIBody({{"messages", image_oa}}),
+             AnthropicBody({{"messages", image_an}}),
+             {400, "invalid_request_error", "unsupported_parameter", "invalid_request_error"});
+  ExpectBoth(server(), "forced tool choice", OpenAIBody({{"tool_choice", "required"}}),
+             AnthropicBody({{"tool_choice", {{"type", "any"}}}}),
+             {400, "invalid_request_error", "unsupported_parameter", "invalid_request_error"});
+  int status = 0;
+  const json r = server().Post("/v1/completions", {{"prompt", "x"}, {"echo", true}}, &status);
+  EXPECT_EQ(status, 400);
+  EXPECT_EQ(r["error"]["param"], "echo");
+}
+
 TEST_F(Errors, UnknownModelIs404) {
   ExpectBoth(server(), "unknown model", OpenAIBody({{"model", "gpt-4o"}}),
              AnthropicBody({{"model", "claude-x"}}),
