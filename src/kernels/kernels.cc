@@ -106,4 +106,10 @@ void SparseAttention(const float* q, int heads, int dim, const float* const* kv_
            : cpu::SparseAttention(q, heads, dim, kv_rows, n_slots, sink, scale, out);
 }
 
+void IndexerScore(const IndexerHeads& query, const float* keys, int64_t n, float* score) {
+  // Bytes: the fp32 keys streamed (the cache's indexer entries).
+  kernel_profile::Scope prof(KernelOp::kIndexerScore, 4.0 * n * query.dim);
+  UseRef() ? ref::IndexerScore(query, keys, n, score) : cpu::IndexerScore(query, keys, n, score);
+}
+
 }  // namespace dsv4

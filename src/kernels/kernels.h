@@ -107,6 +107,20 @@ void Hadamard(float* x, int n);
 void SparseAttention(const float* q, int heads, int dim, const float* const* kv_rows, int n_slots,
                      const float* sink, float scale, float* out);
 
+// ---- lightning indexer (spec §4.6) ----
+
+// One indexer query: FP4-simulated q [heads, dim] and its head weights [heads].
+struct IndexerHeads {
+  const float* q = nullptr;
+  const float* weights = nullptr;
+  int heads = 0, dim = 0;
+};
+// score[i] = bf16(Σ_h bf16(relu(bf16(q_h · keys[i])) · weights[h])) for the n keys [n, dim]:
+// each q_h · k an fp32 sum in dimension order, the head terms summed in head order in fp32.
+// Contract for the fast version: q and keys are FP4-simulated (e2m1 × power-of-two scale), so every
+// product is exact in fp32; it then equals ref bit for bit, for any thread count.
+void IndexerScore(const IndexerHeads& query, const float* keys, int64_t n, float* score);
+
 // Which implementation the dispatching functions above use: "ref" when DSV4_KERNELS=ref, else
 // "cpu:<Highway target>" (e.g. "cpu:AVX3_DL+BF16"). For logs and benchmarks.
 const char* KernelsName();

@@ -8,9 +8,9 @@ namespace dsv4::kernel_profile {
 namespace {
 
 constexpr int kOps = static_cast<int>(KernelOp::kCount);
-constexpr const char* kNames[kOps] = {"LinearFp8",       "LinearFp4", "LinearFp8AsBf16",
-                                      "LinearBf16",      "Quantize",  "SparseAttention",
-                                      "RmsNorm",         "Rope",      "Hadamard"};
+constexpr const char* kNames[kOps] = {
+    "LinearFp8", "LinearFp4", "LinearFp8AsBf16", "LinearBf16",  "Quantize", "SparseAttention",
+    "RmsNorm",   "Rope",      "Hadamard",        "IndexerScore"};
 
 std::atomic<bool> g_on{false};
 std::mutex g_mu;  // kernels are called from one thread at a time; the lock keeps it safe anyway

@@ -22,6 +22,7 @@ enum class KernelOp {
   kRmsNorm,
   kRope,
   kHadamard,
+  kIndexerScore,
   kCount
 };
 

@@ -8,7 +8,6 @@
 
 #include "base/numeric.h"
 #include "kernels/kernels.h"
-#include "kernels/thread_pool.h"
 
 namespace dsv4 {
 namespace {
@@ -41,31 +40,18 @@ void IndexerHeadWeights(const float* x, int S, const IndexerWeights& w, const Mo
 void IndexerScores(const float* qi, const float* hw, const float* keys, int64_t n, int S,
                    int64_t start_pos, const ModelConfig& cfg, int ratio, float* score) {
   const int Hi = cfg.index_n_heads, dI = cfg.index_head_dim;
-  // Every (query, entry) score is independent: split their product so a single decode query at a
-  // long context uses every thread too.
-  const int64_t total_pairs = static_cast<int64_t>(S) * n;
-  constexpr int64_t kPairsPerTask = 64;
-  const int tasks = static_cast<int>((total_pairs + kPairsPerTask - 1) / kPairsPerTask);
-  ThreadPool::Global().ParallelFor(tasks, [&](int t0, int t1) {
-    const int64_t end = std::min(total_pairs, int64_t{t1} * kPairsPerTask);
-    for (int64_t p = int64_t{t0} * kPairsPerTask; p < end; ++p) {
-      const int s = static_cast<int>(p / n);
-      const int64_t i = p % n;
-      if (i >= (start_pos + s + 1) / ratio) {
-        score[p] = -std::numeric_limits<float>::infinity();
-        continue;
-      }
-      const float* q = qi + static_cast<size_t>(s) * Hi * dI;
-      const float* key = keys + i * dI;
-      float total = 0.0f;
-      for (int h = 0; h < Hi; ++h) {
-        float dot = 0.0f;
-        for (int d = 0; d < dI; ++d) dot += q[h * dI + d] * key[d];
-        total += RoundBf16(std::max(RoundBf16(dot), 0.0f) * hw[s * Hi + h]);
-      }
-      score[p] = RoundBf16(total);
-    }
-  });
+  for (int s = 0; s < S; ++s) {
+    // Entries complete for this query: i < (pos + 1) / ratio; the rest are -inf.
+    const int64_t visible = std::clamp<int64_t>((start_pos + s + 1) / ratio, 0, n);
+    float* row = score + static_cast<size_t>(s) * n;
+    // The kernel splits the keys over the threads, so one decode query uses all of them.
+    IndexerScore({.q = qi + static_cast<size_t>(s) * Hi * dI,
+                  .weights = hw + static_cast<size_t>(s) * Hi,
+                  .heads = Hi,
+                  .dim = dI},
+                 keys, visible, row);
+    std::fill(row + visible, row + n, -std::numeric_limits<float>::infinity());
+  }
 }
 
 void IndexerTopK(const float* score, int S, int64_t n, int k, int32_t* idx) {

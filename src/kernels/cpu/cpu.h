@@ -20,6 +20,10 @@ void LinearFp4Group(const Fp4Job* jobs, int count);
 void SparseAttention(const float* q, int heads, int dim, const float* const* kv_rows, int n_slots,
                      const float* sink, float scale, float* out);
 
+// Keys split over the thread pool in blocks of 16; bit-identical to ref on FP4-simulated inputs
+// (cpu/indexer.cc).
+void IndexerScore(const IndexerHeads& query, const float* keys, int64_t n, float* score);
+
 // The Highway target the calls above dispatch to now, "+BF16" when the AVX-512 BF16/VBMI kernels
 // run (e.g. "AVX3_DL+BF16").
 const char* TargetName();

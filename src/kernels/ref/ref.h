@@ -24,4 +24,6 @@ void Hadamard(float* x, int n);
 void SparseAttention(const float* q, int heads, int dim, const float* const* kv_rows, int n_slots,
                      const float* sink, float scale, float* out);
 
+void IndexerScore(const IndexerHeads& query, const float* keys, int64_t n, float* score);
+
 }  // namespace dsv4::ref
