@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "base/numeric.h"
+#include "kernels/hc.h"
 #include "kernels/thread_pool.h"
 
 namespace dsv4 {
@@ -11,24 +12,10 @@ namespace {
 
 float Sigmoid(float v) { return 1.0f / (1.0f + std::exp(-v)); }
 
-// m[j] = (Xf · fn[j]) · rsqrt(mean(Xf²) + eps) for the `outputs` rows of fn — the weightless
-// RMSNorm folded into the mixing GEMM (all fp32).
+// m[j] = (Xf · fn[j]) · rsqrt(mean(Xf²) + eps) for the `outputs` rows of fn (kernels/hc.h).
 void Mixes(const float* Xf, int width, const std::vector<float>& fn, int outputs, float eps,
            float* m) {
-  // Sums in double, rounded once to fp32: closest to the reference's blocked fp32 GEMM/mean.
-  double ss = 0.0;
-  for (int i = 0; i < width; ++i) ss += static_cast<double>(Xf[i]) * Xf[i];
-  const float r = 1.0f / std::sqrt(static_cast<float>(ss / width) + eps);
-  // 24 rows of 4·D: split over the threads for a single token (inside a per-token ParallelFor
-  // this runs serially).
-  ThreadPool::Global().ParallelFor(outputs, [&](int j0, int j1) {
-    for (int j = j0; j < j1; ++j) {
-      const float* row = fn.data() + static_cast<size_t>(j) * width;
-      double acc = 0.0;
-      for (int i = 0; i < width; ++i) acc += static_cast<double>(Xf[i]) * row[i];
-      m[j] = static_cast<float>(acc) * r;
-    }
-  });
+  HcMixes(Xf, width, fn.data(), outputs, eps, m);
 }
 
 // Row softmax + eps, then alternate column / row normalization (Sinkhorn) on c [hc, hc].
