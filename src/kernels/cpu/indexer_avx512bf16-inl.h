@@ -35,6 +35,7 @@ struct ExpRange {
   int emax = 0;        // largest exponent of any value (255: Inf/NaN)
 };
 
+constexpr int kFloatsPerLine = 64 / sizeof(float);        // 64-byte cache lines
 constexpr uint32_t kBeyond2SignificantBits = 0x003fffff;  // fp32 mantissa below its top bit
 
 // Whether every partial sum of q_h[d]·k[d] (d < dim, any subset, any order) is an exact, normal
@@ -51,7 +52,8 @@ inline bool SumsExact(const ExpRange& q, const ExpRange& k, int dim) {
 }
 
 // The query's exponent range (false when a value has more than 2 significant bits), and its bf16
-// pairs qp [heads, dim/2]: (q[2j] low half, q[2j+1] high half) — exact when the range is valid.
+// pairs qp [dim/2, heads]: (q[2j] low half, q[2j+1] high half) — exact when the range is valid.
+// Pair-major, so the heads of a group broadcast from one cache line per pair.
 inline bool PackQueryBf16(const IndexerHeads& query, uint32_t* qp, ExpRange* range) {
   const int dim = query.dim;
   for (int h = 0; h < query.heads; ++h) {
@@ -70,7 +72,7 @@ inline bool PackQueryBf16(const IndexerHeads& query, uint32_t* qp, ExpRange* ran
       range->emax = std::max(range->emax, emax);
     }
     for (int j = 0; j < dim / 2; ++j) {
-      qp[static_cast<size_t>(h) * (dim / 2) + j] =
+      qp[static_cast<size_t>(j) * query.heads + h] =
           (FloatBits(q[2 * j]) >> 16) | (FloatBits(q[2 * j + 1]) & 0xffff0000u);
     }
   }
@@ -164,19 +166,20 @@ DSV4_BF16_ATTR HWY_INLINE __m512 RoundBf16x16(__m512 v) {
   return _mm512_castsi512_ps(_mm512_and_si512(r, _mm512_set1_epi32(0xffff0000u)));
 }
 
-// Adds the terms bf16(relu(bf16(dot_h)) · w[h]) of G heads (qp: their [G, pairs] query pairs) to
-// the 16 keys' total, in head order.
+// Adds the terms bf16(relu(bf16(dot_h)) · w[h]) of G heads (qp: their query pairs, pair j of
+// head g at qp[j · heads + g]) to the 16 keys' total, in head order.
 template <int G>
-DSV4_BF16_ATTR HWY_INLINE __m512 HeadGroupBf16(const uint32_t* qp, const float* w, int pairs,
-                                               const __m512i* kp, __m512 total) {
+DSV4_BF16_ATTR HWY_INLINE __m512 HeadGroupBf16(const uint32_t* qp, int heads, const float* w,
+                                               int pairs, const __m512i* kp, __m512 total) {
   __m512 acc[G];
 #pragma GCC unroll 16
   for (int g = 0; g < G; ++g) acc[g] = _mm512_setzero_ps();
   for (int j = 0; j < pairs; ++j) {
     const __m512bh k = (__m512bh)_mm512_load_si512(kp + j);
+    const uint32_t* qj = qp + static_cast<size_t>(j) * heads;
 #pragma GCC unroll 16
     for (int g = 0; g < G; ++g) {
-      const __m512i qv = _mm512_set1_epi32(static_cast<int>(qp[g * pairs + j]));
+      const __m512i qv = _mm512_set1_epi32(static_cast<int>(qj[g]));
       acc[g] = _mm512_dpbf16_ps(acc[g], k, (__m512bh)qv);
     }
   }
@@ -206,21 +209,33 @@ DSV4_BF16_ATTR void ScoreBlocksBf16(const IndexerHeads& query, const uint32_t* q
     const int64_t i0 = b * kKeyBlock;
     const int nb = static_cast<int>(std::min<int64_t>(kKeyBlock, n - i0));
     const float* block = keys + i0 * dim;
+    // The next block's keys (8 KiB at the model's shape) stream in while this one is scored: a
+    // share of its cache lines before each group of heads (a burst of them would stall on the
+    // core's few outstanding-miss slots).
+    const char* next = reinterpret_cast<const char*>(block + nb * dim);
+    const int64_t next_lines = std::min<int64_t>(kKeyBlock, n - i0 - nb) * dim / kFloatsPerLine;
+    const int groups = std::max(1, H / 16);
+    int64_t line = 0;
+    auto prefetch_share = [&](int group) {
+      for (const int64_t until = next_lines * (group + 1) / groups; line < until; ++line) {
+        _mm_prefetch(next + line * 64, _MM_HINT_T0);
+      }
+    };
     ExpRange k_range;
     if (q_range != nullptr && PackKeysBf16(block, nb, dim, kp, &k_range) &&
         SumsExact(*q_range, k_range, dim)) {
       __m512 total = _mm512_setzero_ps();
       int h = 0;
       for (; h + 16 <= H; h += 16) {
-        total = HeadGroupBf16<16>(qp + static_cast<size_t>(h) * pairs, query.weights + h, pairs, kp,
-                                  total);
+        prefetch_share(h / 16);
+        total = HeadGroupBf16<16>(qp + h, H, query.weights + h, pairs, kp, total);
       }
       for (; h < H; ++h) {
-        total = HeadGroupBf16<1>(qp + static_cast<size_t>(h) * pairs, query.weights + h, pairs, kp,
-                                 total);
+        total = HeadGroupBf16<1>(qp + h, H, query.weights + h, pairs, kp, total);
       }
       _mm512_store_ps(out, RoundBf16x16(total));
     } else {
+      prefetch_share(groups - 1);
       kt.resize(static_cast<size_t>(dim) * kKeyBlock);
       detail::TransposeKeys(block, nb, dim, kt.data());
       ScoreBlockFma(query, kt.data(), out);
