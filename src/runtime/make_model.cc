@@ -366,15 +366,38 @@ Status MakeModel(const ModelConfig& config, const MakeModelOptions& o) {
   Rng rng(o.seed);
   const NormalTable normal(rng);
   const int64_t per_shard = (total + o.shards - 1) / o.shards;
+  // Shards actually used: tensors are never split, so one larger than a shard's share (the head
+  // of pro-slice) leaves fewer files than asked for. Planned first, so the names say "-of-N" right.
+  auto scale_of = [&](const TensorSpec& s) -> const TensorSpec* {
+    const bool quantized =
+        s.dtypes[0] == DType::kF8E4M3 || (s.dtypes[0] == DType::kI8 && s.expert >= 0);
+    if (!quantized) return nullptr;
+    auto it = by_name.find(s.name.substr(0, s.name.size() - 7) + ".scale");
+    return it == by_name.end() ? nullptr : it->second;
+  };
+  int n_shards = 1;
+  {
+    int64_t bytes = 0;
+    for (const TensorSpec& s : specs) {
+      if (s.name.ends_with(".scale")) continue;
+      if (bytes > 0 && bytes + s.nbytes() > per_shard && n_shards < o.shards) ++n_shards, bytes = 0;
+      const TensorSpec* scale = scale_of(s);
+      bytes += s.nbytes() + (scale ? scale->nbytes() : 0);
+    }
+  }
+  if (n_shards != o.shards && o.progress) {
+    std::fprintf(stderr, "make-model: %d shards (asked for %d; tensors are not split)\n", n_shards,
+                 o.shards);
+  }
   nlohmann::ordered_json weight_map = nlohmann::ordered_json::object();
   std::vector<Filled> held;  // data of the shard being assembled (pointers must stay valid)
   std::vector<TensorToWrite> pending;
   int64_t shard_bytes = 0, written = 0;
   int shard = 0;
   auto shard_name = [&](int i) {
-    if (o.shards == 1) return std::string("model.safetensors");
+    if (n_shards == 1) return std::string("model.safetensors");
     char buf[64];
-    std::snprintf(buf, sizeof buf, "model-%05d-of-%05d.safetensors", i + 1, o.shards);
+    std::snprintf(buf, sizeof buf, "model-%05d-of-%05d.safetensors", i + 1, n_shards);
     return std::string(buf);
   };
   auto flush = [&]() -> Status {
@@ -403,7 +426,7 @@ Status MakeModel(const ModelConfig& config, const MakeModelOptions& o) {
       if (it == by_name.end()) return Internal("tensor table has no scale for " + s.name);
       scale = it->second;
     }
-    if (shard_bytes > 0 && shard_bytes + s.nbytes() > per_shard && shard + 1 < o.shards) {
+    if (shard_bytes > 0 && shard_bytes + s.nbytes() > per_shard && shard + 1 < n_shards) {
       DSV4_RETURN_IF_ERROR(flush());
     }
     held.push_back(Fill(s, scale, config, rng, normal));
@@ -416,8 +439,8 @@ Status MakeModel(const ModelConfig& config, const MakeModelOptions& o) {
     }
   }
   DSV4_RETURN_IF_ERROR(flush());
-  if (o.shards > 1) {
-    if (shard != o.shards) return InvalidArgument("model too small for " + std::to_string(o.shards) + " shards");
+  if (n_shards > 1) {
+    if (shard != n_shards) return Internal("make-model: shard plan and writer disagree");
     nlohmann::ordered_json index = {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}};
     DSV4_RETURN_IF_ERROR(WriteText(dir / "model.safetensors.index.json", index.dump(2) + "\n"));
   }
