@@ -15,6 +15,7 @@
 
 #include "base/numeric.h"
 #include "command.h"
+#include "kernels/kernels.h"
 #include "kernels/profile.h"
 #include "model/model.h"
 #include "model/weights_table.h"
@@ -164,7 +165,7 @@ bool Parse(const std::vector<std::string>& args, BenchArgs* a) {
 }
 
 // Fills every cache of a fresh sequence as if `n` tokens had been processed (random bf16-valued
-// rows): decode cost depends on how much state there is, not on its values, and a real 64K-token
+// rows, indexer keys FP4-simulated): decode cost depends on how much state there is, not on its values, and a real 64K-token
 // prefill would take hours with scalar kernels on two cores. Only `dsv4 bench --context` uses this.
 void FillSyntheticContext(const ModelConfig& cfg, int64_t n, ModelState* st) {
   uint64_t x = 0x2545F4914F6CDD1Dull;
@@ -178,6 +179,12 @@ void FillSyntheticContext(const ModelConfig& cfg, int64_t n, ModelState* st) {
       if (c->ratio == 0) continue;
       c->entries.resize(static_cast<size_t>(n / c->ratio) * c->head_dim);
       for (float& v : c->entries) v = next();
+    }
+    // Indexer keys in the format the compressor stores (e2m1 × a power-of-two scale per 32), which
+    // the indexer kernel's fast path relies on.
+    constexpr int kIndexSimBlock = 32;  // as model/compressor.cc
+    for (size_t r = 0; r < ls.idx.entries.size(); r += ls.idx.head_dim) {
+      Fp4Sim(ls.idx.entries.data() + r, ls.idx.head_dim, kIndexSimBlock);
     }
   }
   st->n_tokens = n;
