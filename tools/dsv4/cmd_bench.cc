@@ -165,8 +165,9 @@ bool Parse(const std::vector<std::string>& args, BenchArgs* a) {
 }
 
 // Fills every cache of a fresh sequence as if `n` tokens had been processed (random bf16-valued
-// rows, indexer keys FP4-simulated): decode cost depends on how much state there is, not on its values, and a real 64K-token
-// prefill would take hours with scalar kernels on two cores. Only `dsv4 bench --context` uses this.
+// rows; indexer keys FP4-simulated, as stored): decode cost depends on how much state there is, not
+// on its values, and a real 64K-token prefill would take hours with scalar kernels on two cores.
+// Only `dsv4 bench --context` uses this.
 void FillSyntheticContext(const ModelConfig& cfg, int64_t n, ModelState* st) {
   uint64_t x = 0x2545F4914F6CDD1Dull;
   auto next = [&x] {
