@@ -1,12 +1,30 @@
 #include "server/api_request.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <random>
 
 namespace dsv4 {
 
-
+int JsonNestingDepth(std::string_view text) {
+  int depth = 0, deepest = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') ++i;  // the escaped character cannot end the string
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return deepest;
+}
 
 const Json* FieldReader::Get(const char* key, bool (Json::*is)() const noexcept,
                              const char* type) {

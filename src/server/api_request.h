@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -98,6 +99,12 @@ class FieldReader {
   const Json& object_;
   std::optional<ApiError> error_;
 };
+
+// Deepest nesting of arrays/objects in JSON text (strings skipped), scanned without recursion.
+// Requests deeper than kMaxJsonDepth are refused before parsing: the encoder and serializers
+// recurse per level, and a deeply nested tool schema overflowed a worker's stack.
+inline constexpr int kMaxJsonDepth = 128;
+int JsonNestingDepth(std::string_view text);
 
 std::string ShortId(const char* prefix);  // prefix + 24 random hex digits
 int64_t UnixSeconds();

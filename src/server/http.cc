@@ -86,6 +86,11 @@ class Handler {
 };
 
 std::optional<ApiError> Handler::Parse(const std::string& text, Endpoint ep, ApiRequest* out) {
+  if (JsonNestingDepth(text) > kMaxJsonDepth) {
+    return ApiError{ApiErrorKind::kInvalidRequest,
+                    "the JSON body is nested deeper than " + std::to_string(kMaxJsonDepth) +
+                        " levels"};
+  }
   Json body = Json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (body.is_discarded()) return ApiError{ApiErrorKind::kInvalidRequest, "malformed JSON body"};
   if (!body.is_object()) {

@@ -91,6 +91,31 @@ TEST_F(Errors, MalformedBodiesAndWrongTypes) {
   ExpectBoth(server(), "missing required field", no_messages.dump(), no_max.dump(), kInvalid);
 }
 
+// A tool schema nested a million levels deep once overflowed a worker's stack in the encoder and
+// killed the server; bodies deeper than 128 levels are refused before parsing.
+TEST_F(Errors, DeeplyNestedBodyIs400NotACrash) {
+  const int levels = 1000000;
+  const std::string deep = std::string(levels, '[') + std::string(levels, ']');
+  const std::string tools = R"([{"type": "function", "function": {"name": "f", "parameters": {"x": )" +
+                            deep + "}}}]";
+  std::string oa = OpenAIBody();
+  oa.insert(oa.size() - 1, ", \"tools\": " + tools);
+  std::string an = AnthropicBody();
+  an.insert(an.size() - 1, ", \"system\": " + deep);
+  ExpectBoth(server(), "nested a million deep", oa, an, kInvalid);
+  // 120 levels of a legitimate (if odd) schema pass; brackets inside strings do not count.
+  json ok = json::parse(OpenAIBody({{"messages", {{{"role", "user"}, {"content", "[[[[\\\" {{"}}}}}));
+  json schema = json::array();
+  for (int i = 0; i < 115; ++i) schema = json::array({schema});
+  ok["tools"] = {{{"type", "function"}, {"function", {{"name", "f"}, {"parameters", {{"x", schema}}}}}}};
+  // The tools section outgrows this server's 256-token context: the overflow error shows the
+  // body was parsed, encoded and tokenized.
+  int status = 0;
+  const json r = server().Post("/v1/chat/completions", ok, &status);
+  EXPECT_EQ(status, 400);
+  EXPECT_EQ(r["error"]["code"], "context_length_exceeded") << r;
+}
+
 TEST_F(Errors, UnsupportedButValidIs400) {
   const json image_oa = {{{"role", "user"},
                           {"content", {{{"type", "image_url"}, {"image_url", {{"url", "http://x/y.png"}}}}}}}};
