@@ -48,9 +48,9 @@ std::optional<ApiError> ConvertMessage(const Json& m, Json* out) {
   std::string text, thinking;
   Json calls = Json::array();
   for (const Json& b : content) {
-    const std::string type =
-        b.is_object() && b.contains("type") && b["type"].is_string() ? b["type"].get<std::string>()
-                                                                      : "";
+    const std::string type = b.is_object() && b.contains("type") && b["type"].is_string()
+                                 ? b["type"].get<std::string>()
+                                 : "";
     if (type == "text" && b.contains("text") && b["text"].is_string()) {
       text += b["text"].get<std::string>();
     } else if (type == "thinking" && role == "assistant" && b.contains("thinking") &&
@@ -215,8 +215,7 @@ std::string AnthropicWriter::Delta(int, const std::vector<OutputDelta>& deltas,
                                    const std::vector<TokenLogprob>&) {
   std::string out;
   for (const OutputDelta& d : deltas) {
-    const bool opens = d.kind == OutputKind::kToolCallName || block_ < 0 ||
-                       block_kind_ != d.kind;
+    const bool opens = d.kind == OutputKind::kToolCallName || block_ < 0 || block_kind_ != d.kind;
     if (opens && d.kind != OutputKind::kToolCallArguments) {
       out += CloseBlock();
       ++block_;
@@ -232,8 +231,9 @@ std::string AnthropicWriter::Delta(int, const std::vector<OutputDelta>& deltas,
                  {"name", d.text},
                  {"input", Json::object()}};
       }
-      out += SseEvent("content_block_start",
-                      {{"type", "content_block_start"}, {"index", block_}, {"content_block", block}});
+      out +=
+          SseEvent("content_block_start",
+                   {{"type", "content_block_start"}, {"index", block_}, {"content_block", block}});
       if (d.kind == OutputKind::kToolCallName) continue;
     }
     Json delta;

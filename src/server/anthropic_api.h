@@ -17,7 +17,8 @@ std::optional<ApiError> ParseAnthropicMessages(const Json& body, ApiRequest* out
 
 class AnthropicWriter : public ResponseWriter {
  public:
-  AnthropicWriter(std::string id, std::string model) : id_(std::move(id)), model_(std::move(model)) {}
+  AnthropicWriter(std::string id, std::string model)
+      : id_(std::move(id)), model_(std::move(model)) {}
 
   std::string Begin(const Usage& usage) override;
   std::string Delta(int choice, const std::vector<OutputDelta>& deltas,
@@ -33,7 +34,7 @@ class AnthropicWriter : public ResponseWriter {
   static const char* StopReason(const ChoiceResult& r);
 
   std::string id_, model_;
-  int block_ = -1;                           // index of the open content block (-1: none)
+  int block_ = -1;  // index of the open content block (-1: none)
   OutputKind block_kind_ = OutputKind::kContent;
   std::map<int, std::string> tool_ids_;
 };

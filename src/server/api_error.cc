@@ -64,11 +64,13 @@ std::string ErrorBody(const ApiError& error, ApiDialect dialect) {
     body = {{"type", "error"},
             {"error", {{"type", info.anthropic_type}, {"message", error.message}}}};
   } else {
-    body = {{"error",
-             {{"message", error.message},
-              {"type", info.openai_type},
-              {"param", error.param.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(error.param)},
-              {"code", *info.code ? nlohmann::ordered_json(info.code) : nlohmann::ordered_json()}}}};
+    body = {
+        {"error",
+         {{"message", error.message},
+          {"type", info.openai_type},
+          {"param",
+           error.param.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(error.param)},
+          {"code", *info.code ? nlohmann::ordered_json(info.code) : nlohmann::ordered_json()}}}};
   }
   return body.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }

@@ -13,8 +13,10 @@ int JsonNestingDepth(std::string_view text) {
   for (size_t i = 0; i < text.size(); ++i) {
     const char c = text[i];
     if (in_string) {
-      if (c == '\\') ++i;  // the escaped character cannot end the string
-      else if (c == '"') in_string = false;
+      if (c == '\\')
+        ++i;  // the escaped character cannot end the string
+      else if (c == '"')
+        in_string = false;
     } else if (c == '"') {
       in_string = true;
     } else if (c == '[' || c == '{') {
@@ -26,8 +28,7 @@ int JsonNestingDepth(std::string_view text) {
   return deepest;
 }
 
-const Json* FieldReader::Get(const char* key, bool (Json::*is)() const noexcept,
-                             const char* type) {
+const Json* FieldReader::Get(const char* key, bool (Json::*is)() const noexcept, const char* type) {
   if (!ok()) return nullptr;
   auto it = object_.find(key);
   if (it == object_.end() || it->is_null()) return nullptr;
@@ -81,9 +82,7 @@ std::optional<std::string> FieldReader::String(const char* key) {
   return v == nullptr ? std::nullopt : std::optional<std::string>(v->get<std::string>());
 }
 
-const Json* FieldReader::Object(const char* key) {
-  return Get(key, &Json::is_object, "an object");
-}
+const Json* FieldReader::Object(const char* key) { return Get(key, &Json::is_object, "an object"); }
 
 const Json* FieldReader::Array(const char* key) { return Get(key, &Json::is_array, "an array"); }
 
@@ -107,8 +106,8 @@ std::optional<std::vector<std::string>> FieldReader::Strings(const char* key, si
     return std::nullopt;
   }
   if (out.size() > max_count) {
-    Fail(key, std::string("'") + key + "' holds more than " + std::to_string(max_count) +
-                  " strings");
+    Fail(key,
+         std::string("'") + key + "' holds more than " + std::to_string(max_count) + " strings");
     return std::nullopt;
   }
   for (const std::string& s : out) {

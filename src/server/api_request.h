@@ -4,12 +4,11 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "chat/completion_parser.h"
 #include "runtime/sampler.h"
@@ -24,12 +23,12 @@ using Json = nlohmann::ordered_json;
 
 // A request after parsing, before tokenization.
 struct ApiRequest {
-  bool chat = true;          // chat (encoded messages, parsed output) or raw completion
+  bool chat = true;  // chat (encoded messages, parsed output) or raw completion
   bool stream = false;
   bool include_usage = false;  // OpenAI stream_options.include_usage
   ThinkingMode mode = ThinkingMode::kChat;
-  nlohmann::ordered_json encode;  // chat: the EncodeChat request
-  std::string prompt_text;        // completion: the prompt text
+  nlohmann::ordered_json encode;    // chat: the EncodeChat request
+  std::string prompt_text;          // completion: the prompt text
   std::vector<int32_t> prompt_ids;  // completion: token ids sent by the client
   SamplingParams sampling;
   bool seeded = false;            // else the server draws a seed
@@ -93,8 +92,7 @@ class FieldReader {
   const ApiError& error() const { return *error_; }
 
  private:
-  const Json* Get(const char* key, bool (Json::*is)() const noexcept,
-                            const char* type);
+  const Json* Get(const char* key, bool (Json::*is)() const noexcept, const char* type);
 
   const Json& object_;
   std::optional<ApiError> error_;
@@ -110,7 +108,7 @@ std::string ShortId(const char* prefix);  // prefix + 24 random hex digits
 int64_t UnixSeconds();
 // JSON text that never throws on invalid UTF-8 (replaced by U+FFFD).
 std::string Dump(const Json& j);
-std::string Sse(const Json& data);                            // "data: {...}\n\n"
-std::string SseEvent(const char* event, const Json& data);    // "event: e\ndata: ...\n\n"
+std::string Sse(const Json& data);                          // "data: {...}\n\n"
+std::string SseEvent(const char* event, const Json& data);  // "event: e\ndata: ...\n\n"
 
 }  // namespace dsv4

@@ -40,9 +40,9 @@ struct Engine::Active {
   int choice = 0;
   std::unique_ptr<Sequence> seq;
   Sampler sampler;
-  size_t fed = 0;       // prompt tokens already in seq (reused or prefilled)
-  int64_t cached = 0;   // of them, reused from the prefix pool
-  int32_t next = -1;    // sampled, fed at the next step
+  size_t fed = 0;               // prompt tokens already in seq (reused or prefilled)
+  int64_t cached = 0;           // of them, reused from the prefix pool
+  int32_t next = -1;            // sampled, fed at the next step
   std::vector<int32_t> output;  // generated ids: the window the penalties count (OpenAI semantics)
   std::vector<float> logits;    // of seq's last token
   bool ready = false;           // logits give the distribution of the next token to sample
@@ -139,8 +139,8 @@ void Engine::Loop() {
 
 void Engine::Admit(std::vector<std::unique_ptr<Active>>& active) {
   // FIFO: a request whose choices do not all fit waits, and so does everything behind it.
-  while (!queue_.empty() && static_cast<int>(active.size() + queue_.front().choices.size()) <=
-                                options_.parallel) {
+  while (!queue_.empty() &&
+         static_cast<int>(active.size() + queue_.front().choices.size()) <= options_.parallel) {
     Pending p = std::move(queue_.front());
     queue_.pop_front();
     for (int c = 0; c < static_cast<int>(p.choices.size()); ++c) {
@@ -259,10 +259,8 @@ void Engine::Retire(std::vector<std::unique_ptr<Active>>& active) {
       a->finish = FinishKind::kStopped;
     }
     if (a->finish == FinishKind::kNone) continue;
-    a->handle->Push({.choice = a->choice,
-                     .finish = a->finish,
-                     .cached_tokens = a->cached,
-                     .error = a->error});
+    a->handle->Push(
+        {.choice = a->choice, .finish = a->finish, .cached_tokens = a->cached, .error = a->error});
     // A cancelled sequence is freed now; a finished one waits in the pool for a continuation.
     if (a->finish != FinishKind::kCancelled && a->finish != FinishKind::kError) {
       pool_.Put({std::move(a->seq), std::move(a->logits)});

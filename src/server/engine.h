@@ -1,13 +1,13 @@
 // The serving engine: one thread owns the Model and every active Sequence.
 //
 // Requests queue up; each engine step is one batched forward (Sequence::AppendBatch, i.e.
-// Model::ForwardBatch) over all active sequences — a prefill chunk for sequences still reading their
-// prompt (at most `prefill_chunk` prompt tokens per step in total), one token for decoding ones — so
-// a long prompt never stalls streaming clients. Requests join and leave between steps. A cancelled
-// request's sequence is freed at the next step; a finished one goes to the PrefixPool, so a later
-// prompt that extends it only prefills the new suffix. Each choice samples with its own seeded
-// Sampler and the batched forward is bit-identical per sequence, so output is the same alone or in a
-// busy batch.
+// Model::ForwardBatch) over all active sequences — a prefill chunk for sequences still reading
+// their prompt (at most `prefill_chunk` prompt tokens per step in total), one token for decoding
+// ones — so a long prompt never stalls streaming clients. Requests join and leave between steps. A
+// cancelled request's sequence is freed at the next step; a finished one goes to the PrefixPool, so
+// a later prompt that extends it only prefills the new suffix. Each choice samples with its own
+// seeded Sampler and the batched forward is bit-identical per sequence, so output is the same alone
+// or in a busy batch.
 #pragma once
 
 #include <atomic>
@@ -108,8 +108,8 @@ class Engine {
   Engine& operator=(const Engine&) = delete;
 
   // All choices of one request, admitted together. ResourceExhausted when over capacity;
-  // InvalidArgument for an empty prompt, ids outside the vocabulary, a prompt plus max_tokens beyond
-  // the context, or bad sampling parameters.
+  // InvalidArgument for an empty prompt, ids outside the vocabulary, a prompt plus max_tokens
+  // beyond the context, or bad sampling parameters.
   Result<std::shared_ptr<RequestHandle>> Submit(std::vector<GenRequest> choices);
   EngineMetrics metrics();
   int64_t context() const { return context_; }

@@ -34,9 +34,12 @@ constexpr int kListenBacklog = 1024;
 
 const char* EndpointName(Endpoint e) {
   switch (e) {
-    case Endpoint::kChat: return "chat";
-    case Endpoint::kCompletion: return "completion";
-    case Endpoint::kMessages: return "messages";
+    case Endpoint::kChat:
+      return "chat";
+    case Endpoint::kCompletion:
+      return "completion";
+    case Endpoint::kMessages:
+      return "messages";
   }
   return "?";
 }
@@ -87,9 +90,8 @@ class Handler {
 
 std::optional<ApiError> Handler::Parse(const std::string& text, Endpoint ep, ApiRequest* out) {
   if (JsonNestingDepth(text) > kMaxJsonDepth) {
-    return ApiError{ApiErrorKind::kInvalidRequest,
-                    "the JSON body is nested deeper than " + std::to_string(kMaxJsonDepth) +
-                        " levels"};
+    return ApiError{ApiErrorKind::kInvalidRequest, "the JSON body is nested deeper than " +
+                                                       std::to_string(kMaxJsonDepth) + " levels"};
   }
   Json body = Json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (body.is_discarded()) return ApiError{ApiErrorKind::kInvalidRequest, "malformed JSON body"};
@@ -102,15 +104,18 @@ std::optional<ApiError> Handler::Parse(const std::string& text, Endpoint ep, Api
     }
     if (body["model"] != opt_.model_name) {
       return ApiError{ApiErrorKind::kNotFound,
-                      "the model " + Dump(body["model"]) + " does not exist; this server serves \"" +
-                          opt_.model_name + "\"",
+                      "the model " + Dump(body["model"]) +
+                          " does not exist; this server serves \"" + opt_.model_name + "\"",
                       "model"};
     }
   }
   switch (ep) {
-    case Endpoint::kChat: return ParseOpenAIChat(body, out);
-    case Endpoint::kCompletion: return ParseOpenAICompletion(body, out);
-    case Endpoint::kMessages: return ParseAnthropicMessages(body, out);
+    case Endpoint::kChat:
+      return ParseOpenAIChat(body, out);
+    case Endpoint::kCompletion:
+      return ParseOpenAICompletion(body, out);
+    case Endpoint::kMessages:
+      return ParseAnthropicMessages(body, out);
   }
   return std::nullopt;
 }
@@ -151,7 +156,8 @@ std::optional<ApiError> Handler::Choices(const ApiRequest& req, std::vector<int3
   g.prompt = std::move(prompt);
   g.sampling = req.sampling;
   if (!req.seeded) g.sampling.seed = std::random_device{}() * uint64_t{0x100000001} ^ 0x5eed;
-  g.max_tokens = static_cast<int>(req.max_tokens.value_or(std::min<int64_t>(room, kDefaultMaxTokens)));
+  g.max_tokens =
+      static_cast<int>(req.max_tokens.value_or(std::min<int64_t>(room, kDefaultMaxTokens)));
   g.stop_ids = {tok_.eos_id()};
   for (int i = 0; i < req.n; ++i) {
     out->push_back(g);
@@ -161,7 +167,8 @@ std::optional<ApiError> Handler::Choices(const ApiRequest& req, std::vector<int3
 }
 
 void Handler::Generate(const httplib::Request& http, httplib::Response& res, Endpoint ep) {
-  const ApiDialect dialect = ep == Endpoint::kMessages ? ApiDialect::kAnthropic : ApiDialect::kOpenAI;
+  const ApiDialect dialect =
+      ep == Endpoint::kMessages ? ApiDialect::kAnthropic : ApiDialect::kOpenAI;
   if (!Authorized(http, res, dialect)) return;
   ApiRequest req;
   std::vector<int32_t> prompt;
@@ -176,17 +183,19 @@ void Handler::Generate(const httplib::Request& http, httplib::Response& res, End
   std::shared_ptr<RequestHandle> handle;
   if (!err) {
     auto submitted = engine_.Submit(std::move(choices));
-    if (submitted.ok()) handle = *submitted;
-    else err = ApiErrorFromStatus(submitted.status());
+    if (submitted.ok())
+      handle = *submitted;
+    else
+      err = ApiErrorFromStatus(submitted.status());
   }
   if (err) return SendError(res, *err, dialect);
   std::unique_ptr<ResponseWriter> writer;
   if (ep == Endpoint::kMessages) {
     writer = std::make_unique<AnthropicWriter>(ShortId("msg_"), opt_.model_name);
   } else {
-    auto w = std::make_unique<OpenAIWriter>(tok_, ShortId(req.chat ? "chatcmpl-" : "cmpl-"),
-                                            opt_.model_name, req.chat, req.include_usage,
-                                            req.logprobs);
+    auto w =
+        std::make_unique<OpenAIWriter>(tok_, ShortId(req.chat ? "chatcmpl-" : "cmpl-"),
+                                       opt_.model_name, req.chat, req.include_usage, req.logprobs);
     w->set_choices(req.n);
     writer = std::move(w);
   }
@@ -215,7 +224,9 @@ void Handler::Stream(httplib::Response& res, std::shared_ptr<Session> session, E
   res.set_chunked_content_provider(
       "text/event-stream",
       [this, session, ep](size_t, httplib::DataSink& sink) {
-        auto write = [&](const std::string& s) { return s.empty() || sink.write(s.data(), s.size()); };
+        auto write = [&](const std::string& s) {
+          return s.empty() || sink.write(s.data(), s.size());
+        };
         while (!session->finished()) {
           std::string sse;
           if (!session->Pump(kKeepAlive, &sse)) sse = ": keep-alive\n\n";
@@ -270,18 +281,17 @@ Status Serve(const Model& model, const Tokenizer& tokenizer, const ServerOptions
                   dialect);
     }
   });
-  server.set_exception_handler([&h](const httplib::Request&, httplib::Response& res,
-                                    std::exception_ptr) {
-    h.SendError(res, {ApiErrorKind::kInternal, "internal error"}, ApiDialect::kOpenAI);
-  });
+  server.set_exception_handler(
+      [&h](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+        h.SendError(res, {ApiErrorKind::kInternal, "internal error"}, ApiDialect::kOpenAI);
+      });
   server.Get("/health", [&engine](const httplib::Request&, httplib::Response& res) {
     const EngineMetrics m = engine.metrics();
     res.set_content(Dump(Json{{"status", "ok"}, {"active", m.active}, {"queued", m.queued}}),
                     "application/json");
   });
-  server.Get("/v1/models", [&h](const httplib::Request& req, httplib::Response& res) {
-    h.Models(req, res);
-  });
+  server.Get("/v1/models",
+             [&h](const httplib::Request& req, httplib::Response& res) { h.Models(req, res); });
   server.Get("/metrics", [&h](const httplib::Request&, httplib::Response& res) { h.Metrics(res); });
   server.Post("/v1/chat/completions", [&h](const httplib::Request& req, httplib::Response& res) {
     h.Generate(req, res, Endpoint::kChat);

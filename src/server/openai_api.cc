@@ -5,8 +5,8 @@
 namespace dsv4 {
 namespace {
 
-constexpr int kMaxChoices = 16;           // n
-constexpr int kMaxStops = 16;             // stop strings (OpenAI allows 4)
+constexpr int kMaxChoices = 16;            // n
+constexpr int kMaxStops = 16;              // stop strings (OpenAI allows 4)
 constexpr int kMaxCompletionLogprobs = 5;  // /v1/completions `logprobs` (OpenAI's bound)
 constexpr int64_t kMaxTokensBound = int64_t{1} << 30;
 
@@ -45,13 +45,13 @@ std::optional<ApiError> ToolCalls(const Json& calls, Json* out) {
   *out = Json::array();
   for (const Json& c : calls) {
     const Json* fn = c.is_object() && c.contains("function") ? &c["function"] : nullptr;
-    if (fn == nullptr || !fn->is_object() || !fn->contains("name") ||
-        !(*fn)["name"].is_string()) {
+    if (fn == nullptr || !fn->is_object() || !fn->contains("name") || !(*fn)["name"].is_string()) {
       return Invalid("each tool call needs a 'function' with a string 'name'");
     }
     Json args = fn->contains("arguments") ? (*fn)["arguments"] : Json("{}");
     if (!args.is_string()) args = Dump(args);
-    Json call = {{"type", "function"}, {"function", {{"name", (*fn)["name"]}, {"arguments", args}}}};
+    Json call = {{"type", "function"},
+                 {"function", {{"name", (*fn)["name"]}, {"arguments", args}}}};
     if (c.contains("id") && c["id"].is_string()) call["id"] = c["id"];
     out->push_back(std::move(call));
   }
@@ -174,10 +174,14 @@ std::optional<ApiError> ParseOpenAIChat(const Json& body, ApiRequest* out) {
   }
   Json effort;
   if (auto e = f.String("reasoning_effort")) {
-    // V4 knows two levels: "max" adds its prefix; "high" (and the lighter OpenAI names) add nothing.
-    if (*e == "max" || *e == "xhigh") effort = "max";
-    else if (*e == "high" || *e == "medium" || *e == "low" || *e == "minimal") effort = "high";
-    else return Invalid("'reasoning_effort' must be low, medium, high or max", "reasoning_effort");
+    // V4 knows two levels: "max" adds its prefix; "high" (and the lighter OpenAI names) add
+    // nothing.
+    if (*e == "max" || *e == "xhigh")
+      effort = "max";
+    else if (*e == "high" || *e == "medium" || *e == "low" || *e == "minimal")
+      effort = "high";
+    else
+      return Invalid("'reasoning_effort' must be low, medium, high or max", "reasoning_effort");
   }
   const Json* tools = f.Array("tools");
   const Json* format = f.Object("response_format");
@@ -196,8 +200,7 @@ std::optional<ApiError> ParseOpenAIChat(const Json& body, ApiRequest* out) {
   if (!f.ok()) return f.error();
   if (format != nullptr) {
     const Json& type = (*format).contains("type") ? (*format)["type"] : Json();
-    if (!type.is_string() ||
-        (type != "text" && type != "json_object" && type != "json_schema")) {
+    if (!type.is_string() || (type != "text" && type != "json_object" && type != "json_schema")) {
       return Invalid("'response_format.type' must be text, json_object or json_schema",
                      "response_format");
     }
@@ -205,8 +208,8 @@ std::optional<ApiError> ParseOpenAIChat(const Json& body, ApiRequest* out) {
   }
   if (!body.contains("messages")) return Invalid("'messages' is required", "messages");
   Json messages;
-  if (auto e = ToEncodingMessages(body["messages"], tool_choice == "none" ? nullptr : tools,
-                                  format, &messages)) {
+  if (auto e = ToEncodingMessages(body["messages"], tool_choice == "none" ? nullptr : tools, format,
+                                  &messages)) {
     return e;
   }
   out->encode = {{"messages", std::move(messages)},
@@ -358,8 +361,7 @@ std::string OpenAIWriter::Delta(int choice, const std::vector<OutputDelta>& delt
                   {"type", "function"},
                   {"function", {{"name", d.text}, {"arguments", ""}}}}}}};
     } else {
-      delta = {{"tool_calls",
-                {{{"index", d.tool_index}, {"function", {{"arguments", d.text}}}}}}};
+      delta = {{"tool_calls", {{{"index", d.tool_index}, {"function", {{"arguments", d.text}}}}}}};
     }
     out += Sse(Chunk(choice, std::move(delta), nullptr, lp));
   }
@@ -418,12 +420,9 @@ Json OpenAIWriter::Whole(const std::vector<ChoiceResult>& results, const Usage& 
     c["finish_reason"] = FinishReason(r);
     choices.push_back(std::move(c));
   }
-  return {{"id", id_},
-          {"object", chat_ ? "chat.completion" : "text_completion"},
-          {"created", created_},
-          {"model", model_},
-          {"choices", choices},
-          {"usage", UsageJson(usage)}};
+  return {{"id", id_},           {"object", chat_ ? "chat.completion" : "text_completion"},
+          {"created", created_}, {"model", model_},
+          {"choices", choices},  {"usage", UsageJson(usage)}};
 }
 
 }  // namespace dsv4

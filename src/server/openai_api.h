@@ -30,8 +30,13 @@ class OpenAIWriter : public ResponseWriter {
  public:
   OpenAIWriter(const Tokenizer& tokenizer, std::string id, std::string model, bool chat,
                bool include_usage, bool logprobs)
-      : tokenizer_(tokenizer), id_(std::move(id)), model_(std::move(model)), chat_(chat),
-        include_usage_(include_usage), logprobs_(logprobs), created_(UnixSeconds()) {}
+      : tokenizer_(tokenizer),
+        id_(std::move(id)),
+        model_(std::move(model)),
+        chat_(chat),
+        include_usage_(include_usage),
+        logprobs_(logprobs),
+        created_(UnixSeconds()) {}
 
   std::string Begin(const Usage& usage) override;
   std::string Delta(int choice, const std::vector<OutputDelta>& deltas,
@@ -57,7 +62,7 @@ class OpenAIWriter : public ResponseWriter {
   int choices_ = 1;
   std::map<std::pair<int, int>, std::string> tool_ids_;
   std::map<int, std::vector<TokenLogprob>> pending_logprobs_;  // not yet attached to a chunk
-  std::map<int, size_t> text_offsets_;                          // completions logprobs
+  std::map<int, size_t> text_offsets_;                         // completions logprobs
 };
 
 }  // namespace dsv4

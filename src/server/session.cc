@@ -68,9 +68,9 @@ void Session::OnEvent(const TokenEvent& ev, std::string* sse) {
     }
   }
   if (!pipe.error().ok() && !error_) {
-    error_ = ApiError{ApiErrorKind::kModelOutput,
-                      "the model produced malformed output (e.g. a broken tool call): " +
-                          pipe.error().message()};
+    error_ = ApiError{
+        ApiErrorKind::kModelOutput,
+        "the model produced malformed output (e.g. a broken tool call): " + pipe.error().message()};
   }
   if (error_) handle_->Cancel();
 }

@@ -44,7 +44,8 @@ Streamed ReadChatStream(const std::string& body) {
       const json& d = c["delta"];
       if (d.contains("role")) ++s.roles;
       if (d.contains("content")) s.content[i] += d["content"].get<std::string>();
-      if (d.contains("reasoning_content")) s.reasoning[i] += d["reasoning_content"].get<std::string>();
+      if (d.contains("reasoning_content"))
+        s.reasoning[i] += d["reasoning_content"].get<std::string>();
       if (!c["finish_reason"].is_null()) s.finish[i] = c["finish_reason"];
       if (c["logprobs"].is_object()) {
         for (const json& lp : c["logprobs"]["content"]) s.logprobs[i].push_back(lp);
@@ -80,8 +81,8 @@ TEST_F(ChatApi, ThinkingEnabledSplitsReasoningInWholeAndStream) {
   EXPECT_EQ(s.finish.at(0), "length");
   body["thinking"] = {{"type", "disabled"}};
   body["stream"] = false;
-  EXPECT_FALSE(Post("/v1/chat/completions", body)["choices"][0]["message"].contains(
-      "reasoning_content"));
+  EXPECT_FALSE(
+      Post("/v1/chat/completions", body)["choices"][0]["message"].contains("reasoning_content"));
 }
 
 // reasoning_effort "max" adds V4's max-effort prefix to the prompt, in thinking mode only.
@@ -145,9 +146,11 @@ TEST_F(ChatApi, SeedReproducesSampledChat) {
   body["temperature"] = 1.0;
   body["seed"] = 1234;
   const json a = Post("/v1/chat/completions", body);
-  EXPECT_EQ(Post("/v1/chat/completions", body)["choices"][0]["message"], a["choices"][0]["message"]);
+  EXPECT_EQ(Post("/v1/chat/completions", body)["choices"][0]["message"],
+            a["choices"][0]["message"]);
   body["seed"] = 1235;
-  EXPECT_NE(Post("/v1/chat/completions", body)["choices"][0]["message"], a["choices"][0]["message"]);
+  EXPECT_NE(Post("/v1/chat/completions", body)["choices"][0]["message"],
+            a["choices"][0]["message"]);
 }
 
 // n choices sample with seeds seed, seed+1, ...: choice i equals a single request with seed+i.
@@ -217,8 +220,9 @@ TEST_F(ChatApi, ChatLogprobs) {
 }
 
 TEST_F(ChatApi, CompletionLogprobs) {
-  const json r = Post("/v1/completions", {{"prompt", "Once upon a time"}, {"max_tokens", 5},
-                                          {"temperature", 0}, {"logprobs", 2}});
+  const json r = Post(
+      "/v1/completions",
+      {{"prompt", "Once upon a time"}, {"max_tokens", 5}, {"temperature", 0}, {"logprobs", 2}});
   const json& lp = r["choices"][0]["logprobs"];
   ASSERT_EQ(lp["tokens"].size(), 5u) << r;
   ASSERT_EQ(lp["token_logprobs"].size(), 5u);
@@ -232,8 +236,8 @@ TEST_F(ChatApi, CompletionLogprobs) {
   }
   EXPECT_EQ(text, r["choices"][0]["text"]);
   // The prompt as a one-string list is the same prompt.
-  const json listed = Post("/v1/completions", {{"prompt", {"Once upon a time"}}, {"max_tokens", 5},
-                                               {"temperature", 0}});
+  const json listed = Post(
+      "/v1/completions", {{"prompt", {"Once upon a time"}}, {"max_tokens", 5}, {"temperature", 0}});
   EXPECT_EQ(listed["choices"][0]["text"], r["choices"][0]["text"]);
 }
 

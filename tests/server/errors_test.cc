@@ -55,7 +55,8 @@ std::string OpenAIBody(const json& patch = json::object()) {
   return b.dump();
 }
 std::string AnthropicBody(const json& patch = json::object()) {
-  json b = {{"model", "dsv4"}, {"max_tokens", 2}, {"messages", {{{"role", "user"}, {"content", "Hi"}}}}};
+  json b = {
+      {"model", "dsv4"}, {"max_tokens", 2}, {"messages", {{{"role", "user"}, {"content", "Hi"}}}}};
   b.update(patch);
   return b.dump();
 }
@@ -96,18 +97,20 @@ TEST_F(Errors, MalformedBodiesAndWrongTypes) {
 TEST_F(Errors, DeeplyNestedBodyIs400NotACrash) {
   const int levels = 1000000;
   const std::string deep = std::string(levels, '[') + std::string(levels, ']');
-  const std::string tools = R"([{"type": "function", "function": {"name": "f", "parameters": {"x": )" +
-                            deep + "}}}]";
+  const std::string tools =
+      R"([{"type": "function", "function": {"name": "f", "parameters": {"x": )" + deep + "}}}]";
   std::string oa = OpenAIBody();
   oa.insert(oa.size() - 1, ", \"tools\": " + tools);
   std::string an = AnthropicBody();
   an.insert(an.size() - 1, ", \"system\": " + deep);
   ExpectBoth(server(), "nested a million deep", oa, an, kInvalid);
   // 120 levels of a legitimate (if odd) schema pass; brackets inside strings do not count.
-  json ok = json::parse(OpenAIBody({{"messages", {{{"role", "user"}, {"content", "[[[[\\\" {{"}}}}}));
+  json ok =
+      json::parse(OpenAIBody({{"messages", {{{"role", "user"}, {"content", "[[[[\\\" {{"}}}}}));
   json schema = json::array();
   for (int i = 0; i < 115; ++i) schema = json::array({schema});
-  ok["tools"] = {{{"type", "function"}, {"function", {{"name", "f"}, {"parameters", {{"x", schema}}}}}}};
+  ok["tools"] = {
+      {{"type", "function"}, {"function", {{"name", "f"}, {"parameters", {{"x", schema}}}}}}};
   // The tools section outgrows this server's 256-token context: the overflow error shows the
   // body was parsed, encoded and tokenized.
   int status = 0;
@@ -117,10 +120,13 @@ TEST_F(Errors, DeeplyNestedBodyIs400NotACrash) {
 }
 
 TEST_F(Errors, UnsupportedButValidIs400) {
-  const json image_oa = {{{"role", "user"},
-                          {"content", {{{"type", "image_url"}, {"image_url", {{"url", "http://x/y.png"}}}}}}}};
-  const json image_an = {{{"role", "user"},
-                          {"content", {{{"type", "image"}, {"source", {{"type", "url"}, {"url", "http://x/y.png"}}}}}}}};
+  const json image_oa = {
+      {{"role", "user"},
+       {"content", {{{"type", "image_url"}, {"image_url", {{"url", "http://x/y.png"}}}}}}}};
+  const json image_an = {
+      {{"role", "user"},
+       {"content",
+        {{{"type", "image"}, {"source", {{"type", "url"}, {"url", "http://x/y.png"}}}}}}}};
   ExpectBoth(server(), "image content", OpenAIBody({{"messages", image_oa}}),
              AnthropicBody({{"messages", image_an}}),
              {400, "invalid_request_error", "unsupported_parameter", "invalid_request_error"});

@@ -41,8 +41,9 @@ inline const std::string& ModelDir() {
       if (!fs::exists(TokenizerDir() + "/tokenizer.json")) {
         std::system((std::string(DSV4_SOURCE_DIR) + "/scripts/fetch-tokenizer.sh").c_str());
       }
-      const std::string cmd = std::string(DSV4_BINARY) + " make-model --preset default --seed 9 --out " +
-                              path + " --tokenizer " + TokenizerDir() + " 2>/dev/null";
+      const std::string cmd = std::string(DSV4_BINARY) +
+                              " make-model --preset default --seed 9 --out " + path +
+                              " --tokenizer " + TokenizerDir() + " 2>/dev/null";
       if (std::system(cmd.c_str()) != 0) path.clear();
     }
     ~Dir() {
@@ -80,8 +81,9 @@ class ServerProcess {
     log_path_ = (fs::temp_directory_path() /
                  ("dsv4_srv_" + std::to_string(getpid()) + "_" + std::to_string(port_) + ".log"))
                     .string();
-    std::vector<std::string> args = {DSV4_BINARY, "serve", "--model", ModelDir(), "--port",
-                                     std::to_string(port_), "--api-key", kApiKey};
+    std::vector<std::string> args = {DSV4_BINARY, "serve",  "--model",
+                                     ModelDir(),  "--port", std::to_string(port_),
+                                     "--api-key", kApiKey};
     args.insert(args.end(), extra.begin(), extra.end());
     pid_ = fork();
     if (pid_ == 0) {

@@ -97,9 +97,10 @@ Outcome StreamChat(int port, const std::string& prompt, int cancel_after) {
 
 // A burst of malformed requests; the number answered with a proper 400 error body.
 int Malformed(const ServerProcess& s) {
-  const std::string bodies[] = {"{broken", "[]", R"({"messages": 5})",
-                                R"({"messages": [{"role": "user", "content": "x"}], "max_tokens": "many"})",
-                                R"({"messages": [{"role": "robot", "content": "x"}]})"};
+  const std::string bodies[] = {
+      "{broken", "[]", R"({"messages": 5})",
+      R"({"messages": [{"role": "user", "content": "x"}], "max_tokens": "many"})",
+      R"({"messages": [{"role": "robot", "content": "x"}]})"};
   int ok = 0;
   for (const std::string& b : bodies) {
     int status = 0;

@@ -50,7 +50,8 @@ Events ReadEvents(const std::string& body) {
       EXPECT_EQ(e.data["index"], open);
       json& b = ev.blocks[open];
       const json& d = e.data["delta"];
-      if (d["type"] == "text_delta") b["text"] = b["text"].get<std::string>() + d["text"].get<std::string>();
+      if (d["type"] == "text_delta")
+        b["text"] = b["text"].get<std::string>() + d["text"].get<std::string>();
       if (d["type"] == "thinking_delta") {
         b["thinking"] = b["thinking"].get<std::string>() + d["thinking"].get<std::string>();
       }
@@ -84,14 +85,16 @@ TEST_F(Messages, SystemAsTextOrBlocks) {
   json body = UserMessage("Hi", 1);
   body["system"] = "You are terse.";
   const json a = Post("/v1/messages", body);
-  body["system"] = {{{"type", "text"}, {"text", "You are "}}, {{"type", "text"}, {"text", "terse."}}};
+  body["system"] = {{{"type", "text"}, {"text", "You are "}},
+                    {{"type", "text"}, {"text", "terse."}}};
   const json b = Post("/v1/messages", body);
   json oa = UserChat("Hi", 1);
   oa["messages"].insert(oa["messages"].begin(),
                         json::object({{"role", "system"}, {"content", "You are terse."}}));
   const int64_t expected = Post("/v1/chat/completions", oa)["usage"]["prompt_tokens"];
   auto prompt = [](const json& r) {
-    return r["usage"]["input_tokens"].get<int64_t>() + r["usage"]["cache_read_input_tokens"].get<int64_t>();
+    return r["usage"]["input_tokens"].get<int64_t>() +
+           r["usage"]["cache_read_input_tokens"].get<int64_t>();
   };
   EXPECT_EQ(prompt(a), expected) << a;
   EXPECT_EQ(prompt(b), expected) << b;
@@ -138,23 +141,27 @@ TEST_F(Messages, ThinkingBlocks) {
 // tool_use / tool_result (and a thinking block) in the history encode exactly like OpenAI's
 // assistant tool_calls + tool message + reasoning_content, and the model answers the same.
 TEST_F(Messages, ToolUseAndResultInputEqualOpenAIRoundTrip) {
-  const json schema = {{"type", "object"},
-                       {"properties", {{"city", {{"type", "string"}}}}},
-                       {"required", {"city"}}};
+  const json schema = {
+      {"type", "object"}, {"properties", {{"city", {{"type", "string"}}}}}, {"required", {"city"}}};
   json anthropic = {
       {"model", "dsv4"},
       {"max_tokens", 6},
       {"temperature", 0},
       {"thinking", {{"type", "enabled"}}},
-      {"tools", {{{"name", "get_weather"}, {"description", "Weather by city"}, {"input_schema", schema}}}},
+      {"tools",
+       {{{"name", "get_weather"}, {"description", "Weather by city"}, {"input_schema", schema}}}},
       {"messages",
        {{{"role", "user"}, {"content", "Weather in Paris?"}},
         {{"role", "assistant"},
          {"content",
           {{{"type", "thinking"}, {"thinking", "I should call the tool."}, {"signature", ""}},
-           {{"type", "tool_use"}, {"id", "toolu_1"}, {"name", "get_weather"}, {"input", {{"city", "Paris"}}}}}}},
+           {{"type", "tool_use"},
+            {"id", "toolu_1"},
+            {"name", "get_weather"},
+            {"input", {{"city", "Paris"}}}}}}},
         {{"role", "user"},
-         {"content", {{{"type", "tool_result"}, {"tool_use_id", "toolu_1"}, {"content", "18 C, sunny"}}}}}}}};
+         {"content",
+          {{{"type", "tool_result"}, {"tool_use_id", "toolu_1"}, {"content", "18 C, sunny"}}}}}}}};
   int status = 0;
   const json a = Post("/v1/messages", anthropic, &status);
   ASSERT_EQ(status, 200) << a;
@@ -165,7 +172,8 @@ TEST_F(Messages, ToolUseAndResultInputEqualOpenAIRoundTrip) {
       {"thinking", {{"type", "enabled"}}},
       {"tools",
        {{{"type", "function"},
-         {"function", {{"name", "get_weather"}, {"description", "Weather by city"}, {"parameters", schema}}}}}},
+         {"function",
+          {{"name", "get_weather"}, {"description", "Weather by city"}, {"parameters", schema}}}}}},
       {"messages",
        {{{"role", "user"}, {"content", "Weather in Paris?"}},
         {{"role", "assistant"},
@@ -178,7 +186,8 @@ TEST_F(Messages, ToolUseAndResultInputEqualOpenAIRoundTrip) {
         {{"role", "tool"}, {"tool_call_id", "toolu_1"}, {"content", "18 C, sunny"}}}}};
   const json o = Post("/v1/chat/completions", openai, &status);
   ASSERT_EQ(status, 200) << o;
-  EXPECT_EQ(a["usage"]["input_tokens"].get<int64_t>() + a["usage"]["cache_read_input_tokens"].get<int64_t>(),
+  EXPECT_EQ(a["usage"]["input_tokens"].get<int64_t>() +
+                a["usage"]["cache_read_input_tokens"].get<int64_t>(),
             o["usage"]["prompt_tokens"]);
   EXPECT_EQ(a["content"][0]["thinking"], o["choices"][0]["message"]["reasoning_content"]);
   // A tool_result in an assistant turn is misplaced: a clear 400 in Anthropic's shape.
@@ -213,7 +222,8 @@ TEST_F(Messages, CacheReadTokensInWholeAndStream) {
   body["messages"].push_back({{"role", "assistant"}, {"content", t1["content"][0]["text"]}});
   body["messages"].push_back({{"role", "user"}, {"content", "Second turn"}});
   const json t2 = Post("/v1/messages", body);
-  EXPECT_GE(t2["usage"]["cache_read_input_tokens"].get<int64_t>(), t1["usage"]["input_tokens"].get<int64_t>())
+  EXPECT_GE(t2["usage"]["cache_read_input_tokens"].get<int64_t>(),
+            t1["usage"]["input_tokens"].get<int64_t>())
       << t2;
   body["messages"].push_back({{"role", "assistant"}, {"content", t2["content"][0]["text"]}});
   body["messages"].push_back({{"role", "user"}, {"content", "Third turn"}});

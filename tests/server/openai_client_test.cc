@@ -34,10 +34,11 @@ TEST(OpenAIClient, OfficialNpmPackageWorksUnchanged) {
   ASSERT_TRUE(server.ok()) << server.log();
   std::string out;
   const int rc = RunCommand("node " + kClientDir + "/client.mjs http://127.0.0.1:" +
-                         std::to_string(server.port()) + "/v1 " + kApiKey,
-                     &out);
+                                std::to_string(server.port()) + "/v1 " + kApiKey,
+                            &out);
   EXPECT_EQ(rc, 0) << "node " << version << out << "\nserver log:\n" << server.log();
-  for (const char* check : {"ok models", "ok chat", "ok stream", "ok reasoning stream", "ok errors"}) {
+  for (const char* check :
+       {"ok models", "ok chat", "ok stream", "ok reasoning stream", "ok errors"}) {
     EXPECT_NE(out.find(check), std::string::npos) << check << " missing in:\n" << out;
   }
   EXPECT_TRUE(server.alive());

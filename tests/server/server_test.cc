@@ -20,8 +20,11 @@ class Server : public ServerSuite<Server> {
 };
 
 json Chat(const std::string& text, int max_tokens, bool stream = false) {
-  return {{"model", "dsv4"}, {"messages", {{{"role", "user"}, {"content", text}}}},
-          {"max_tokens", max_tokens}, {"temperature", 0}, {"stream", stream}};
+  return {{"model", "dsv4"},
+          {"messages", {{{"role", "user"}, {"content", text}}}},
+          {"max_tokens", max_tokens},
+          {"temperature", 0},
+          {"stream", stream}};
 }
 
 TEST_F(Server, ChatCompletionNonStreaming) {
@@ -50,7 +53,10 @@ TEST_F(Server, StreamingEqualsNonStreamingAndEndsWithDone) {
   bool done = false, usage = false;
   while (std::getline(in, line)) {
     if (line.rfind("data: ", 0) != 0) continue;
-    if (line == "data: [DONE]") { done = true; continue; }
+    if (line == "data: [DONE]") {
+      done = true;
+      continue;
+    }
     const json j = json::parse(line.substr(6));
     if (j.contains("usage")) usage = true;
     for (const auto& ch : j["choices"]) {
@@ -102,7 +108,9 @@ TEST_F(Server, CancelledStreamFreesItsSequence) {
   }
   auto m = c.Get("/metrics");
   EXPECT_NE(m->body.find("dsv4_active_sequences 0"), std::string::npos) << m->body;
-  EXPECT_EQ(Post("/v1/completions", {{"prompt", "still alive"}, {"max_tokens", 2}})["usage"]["completion_tokens"], 2);
+  EXPECT_EQ(Post("/v1/completions",
+                 {{"prompt", "still alive"}, {"max_tokens", 2}})["usage"]["completion_tokens"],
+            2);
 }
 
 TEST_F(Server, ErrorsAreOpenAIShaped) {
@@ -115,8 +123,10 @@ TEST_F(Server, ErrorsAreOpenAIShaped) {
   EXPECT_TRUE(r["error"]["message"].is_string());
   r = Post("/v1/completions", {{"prompt", "x"}, {"max_tokens", 100000}}, &status);
   EXPECT_EQ(status, 400);
-  EXPECT_NE(r["error"]["message"].get<std::string>().find("context is 512 tokens"), std::string::npos);
-  r = Post("/v1/chat/completions", {{"messages", {{{"role", "wizard"}, {"content", "x"}}}}}, &status);
+  EXPECT_NE(r["error"]["message"].get<std::string>().find("context is 512 tokens"),
+            std::string::npos);
+  r = Post("/v1/chat/completions", {{"messages", {{{"role", "wizard"}, {"content", "x"}}}}},
+           &status);
   EXPECT_EQ(status, 400) << r.dump();
   r = Post("/v1/completions", {{"prompt", {1, 99999999}}}, &status);
   EXPECT_EQ(status, 400);
@@ -141,9 +151,11 @@ TEST_F(Server, OverloadGets429AndEverythingAcceptedIsAnswered) {
   for (int i = 0; i < 10; ++i) {
     fs.push_back(std::async(std::launch::async, [i] {
       auto c = Client();
-      auto r = c.Post("/v1/completions", json{{"prompt", "load " + std::to_string(i)}, {"max_tokens", 24}}.dump(),
+      auto r = c.Post("/v1/completions",
+                      json{{"prompt", "load " + std::to_string(i)}, {"max_tokens", 24}}.dump(),
                       "application/json");
-      return r ? std::make_pair(r->status, r->get_header_value("Retry-After")) : std::make_pair(-1, std::string());
+      return r ? std::make_pair(r->status, r->get_header_value("Retry-After"))
+               : std::make_pair(-1, std::string());
     }));
   }
   int ok = 0, busy = 0;

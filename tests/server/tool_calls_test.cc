@@ -52,7 +52,8 @@ json ToolRoundTrip() {
              {"tool_calls",
               {{{"id", "call_1"},
                 {"type", "function"},
-                {"function", {{"name", "get_weather"}, {"arguments", R"({"city": "Paris", "days": 3})"}}}}}}},
+                {"function",
+                 {{"name", "get_weather"}, {"arguments", R"({"city": "Paris", "days": 3})"}}}}}}},
             {{"role", "tool"}, {"tool_call_id", "call_1"}, {"content", "sunny, 18 C"}}}}};
 }
 
@@ -65,12 +66,9 @@ TEST_F(ToolRequests, RoundTripPromptIsTheOfficialEncoding) {
   json messages = ToolRoundTrip()["messages"];
   messages[0]["tools"] = {kWeatherTool};
   messages[2]["content"] = "";
-  const nlohmann::ordered_json request = {{"messages", messages},
-                                          {"thinking_mode", "chat"},
-                                          {"context", nullptr},
-                                          {"drop_thinking", true},
-                                          {"add_default_bos_token", true},
-                                          {"reasoning_effort", nullptr}};
+  const nlohmann::ordered_json request = {
+      {"messages", messages},  {"thinking_mode", "chat"},       {"context", nullptr},
+      {"drop_thinking", true}, {"add_default_bos_token", true}, {"reasoning_effort", nullptr}};
   auto prompt = dsv4::EncodeChat(request);
   ASSERT_TRUE(prompt.ok()) << prompt.status().ToString();
   EXPECT_NE(prompt->find("<｜DSML｜invoke name=\"get_weather\">"), std::string::npos);
@@ -80,7 +78,8 @@ TEST_F(ToolRequests, RoundTripPromptIsTheOfficialEncoding) {
   auto ids = (*tok)->Encode(*prompt);
   ASSERT_TRUE(ids.ok());
   EXPECT_EQ(chat["usage"]["prompt_tokens"], ids->size());
-  const json raw = Post("/v1/completions", {{"prompt", *ids}, {"max_tokens", 6}, {"temperature", 0}});
+  const json raw =
+      Post("/v1/completions", {{"prompt", *ids}, {"max_tokens", 6}, {"temperature", 0}});
   EXPECT_EQ(raw["choices"][0]["text"], chat["choices"][0]["message"]["content"]);
   // Streamed, the same answer.
   json body = ToolRoundTrip();
@@ -102,9 +101,11 @@ TEST_F(ToolRequests, ToolChoice) {
   body["messages"] = {{{"role", "user"}, {"content", "Weather in Paris?"}}};
   const int64_t plain_tools = Post("/v1/chat/completions", body)["usage"]["prompt_tokens"];
   body["tool_choice"] = "none";  // the model does not see the tools
-  EXPECT_LT(Post("/v1/chat/completions", body)["usage"]["prompt_tokens"].get<int64_t>(), plain_tools);
+  EXPECT_LT(Post("/v1/chat/completions", body)["usage"]["prompt_tokens"].get<int64_t>(),
+            plain_tools);
   int status = 0;
-  for (const json& choice : {json("required"), json{{"type", "function"}, {"function", {{"name", "get_weather"}}}}}) {
+  for (const json& choice :
+       {json("required"), json{{"type", "function"}, {"function", {{"name", "get_weather"}}}}}) {
     body["tool_choice"] = choice;
     const json r = Post("/v1/chat/completions", body, &status);
     EXPECT_EQ(status, 400) << choice;
@@ -162,7 +163,8 @@ class ToolOutput : public ::testing::Test {
     if (anthropic) {
       writer = std::make_unique<dsv4::AnthropicWriter>("msg_test", "dsv4");
     } else {
-      writer = std::make_unique<dsv4::OpenAIWriter>(*tok_, "chatcmpl-test", "dsv4", true, false, false);
+      writer =
+          std::make_unique<dsv4::OpenAIWriter>(*tok_, "chatcmpl-test", "dsv4", true, false, false);
     }
     auto handle = std::make_shared<dsv4::RequestHandle>(1);
     dsv4::Session session(*tok_, req, std::move(writer), handle, /*prompt_tokens=*/10, "req-test");
@@ -213,7 +215,9 @@ TEST_F(ToolOutput, OpenAIWholeHasToolCallsAndNoMarkup) {
   EXPECT_EQ(msg["tool_calls"][0]["id"].get<std::string>().rfind("call_", 0), 0u);
   EXPECT_EQ(r.whole["choices"][0]["finish_reason"], "tool_calls");
   // Only calls: content is null, as OpenAI sends it.
-  EXPECT_TRUE(Drive(kCall.substr(2) + kEos, false, false).whole["choices"][0]["message"]["content"].is_null());
+  EXPECT_TRUE(Drive(kCall.substr(2) + kEos, false, false)
+                  .whole["choices"][0]["message"]["content"]
+                  .is_null());
 }
 
 // Streamed: the first delta of a call carries index, id, type and name; later ones only argument
@@ -285,7 +289,8 @@ TEST_F(ToolOutput, AnthropicWholeAndStreamHaveToolUse) {
     if (e.event == "content_block_delta") {
       const json& d = e.data["delta"];
       json& b = blocks.at(e.data["index"].get<size_t>());
-      if (d["type"] == "text_delta") b["text"] = b["text"].get<std::string>() + d["text"].get<std::string>();
+      if (d["type"] == "text_delta")
+        b["text"] = b["text"].get<std::string>() + d["text"].get<std::string>();
       if (d["type"] == "input_json_delta") {
         b["partial"] = b.value("partial", std::string()) + d["partial_json"].get<std::string>();
       }
@@ -302,7 +307,8 @@ TEST_F(ToolOutput, AnthropicWholeAndStreamHaveToolUse) {
 }
 
 TEST_F(ToolOutput, ThinkingThenToolCall) {
-  const Run r = Drive("I need the weather.</think>" + kCall + kEos, false, false, /*thinking=*/true);
+  const Run r =
+      Drive("I need the weather.</think>" + kCall + kEos, false, false, /*thinking=*/true);
   ASSERT_FALSE(r.error);
   const json& msg = r.whole["choices"][0]["message"];
   EXPECT_EQ(msg["reasoning_content"], "I need the weather.");
@@ -315,7 +321,8 @@ TEST_F(ToolOutput, ThinkingThenToolCall) {
 TEST_F(ToolOutput, MalformedCallIsReportedNeverLeaked) {
   const std::string broken =
       "Let me check.\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke nam=\"get_weather\">\n"
-      "</｜DSML｜invoke>\n</｜DSML｜tool_calls>" + kEos;
+      "</｜DSML｜invoke>\n</｜DSML｜tool_calls>" +
+      kEos;
   for (bool anthropic : {false, true}) {
     SCOPED_TRACE(anthropic ? "anthropic" : "openai");
     const Run r = Drive(broken, anthropic, true);
