@@ -81,6 +81,7 @@ std::optional<ApiError> ConvertMessage(const Json& m, Json* out) {
   }
   if (role == "user") {
     if (!text.empty()) out->push_back({{"role", "user"}, {"content", text}});
+    if (content.empty()) return Invalid("a user message needs content", "messages");
     return std::nullopt;
   }
   Json msg = {{"role", "assistant"}, {"content", text}};

@@ -241,6 +241,33 @@ TEST_F(ChatApi, CompletionLogprobs) {
   EXPECT_EQ(listed["choices"][0]["text"], r["choices"][0]["text"]);
 }
 
+TEST_F(ChatApi, CompletionStreamEqualsWhole) {
+  json body = {{"prompt", "Once upon a time"}, {"max_tokens", 6}, {"temperature", 0}};
+  const json whole = Post("/v1/completions", body);
+  EXPECT_EQ(whole["object"], "text_completion");
+  body["stream"] = true;
+  body["stream_options"] = {{"include_usage", true}};
+  std::string text, finish;
+  json usage;
+  bool done = false;
+  for (const SseEvent& e : ParseSse(PostStream(server(), "/v1/completions", body))) {
+    if (e.done) {
+      done = true;
+      continue;
+    }
+    EXPECT_EQ(e.data["object"], "text_completion") << e.raw;
+    if (e.data.contains("usage")) usage = e.data["usage"];
+    for (const json& c : e.data["choices"]) {
+      text += c["text"].get<std::string>();
+      if (!c["finish_reason"].is_null()) finish = c["finish_reason"];
+    }
+  }
+  EXPECT_TRUE(done);
+  EXPECT_EQ(text, whole["choices"][0]["text"]);
+  EXPECT_EQ(finish, "length");
+  EXPECT_EQ(usage["completion_tokens"], 6);
+}
+
 TEST_F(ChatApi, StreamUsageOnlyWhenAsked) {
   json body = UserChat("usage please", 4);
   body["stream"] = true;

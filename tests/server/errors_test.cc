@@ -33,7 +33,7 @@ void ExpectBoth(const ServerProcess& s, const std::string& what, const std::stri
   const json o = s.PostRaw("/v1/chat/completions", openai_body, &status);
   EXPECT_EQ(status, e.status) << o;
   ASSERT_TRUE(o.is_object()) << "not JSON";
-  ASSERT_TRUE(o["error"].is_object()) << o;
+  ASSERT_TRUE(o.contains("error") && o["error"].is_object()) << o;
   EXPECT_EQ(o["error"]["type"], e.openai_type);
   EXPECT_EQ(o["error"]["code"], e.openai_code);
   EXPECT_FALSE(o["error"]["message"].get<std::string>().empty());
@@ -43,6 +43,7 @@ void ExpectBoth(const ServerProcess& s, const std::string& what, const std::stri
   const json a = s.PostRaw("/v1/messages", anthropic_body, &status);
   EXPECT_EQ(status, e.status) << a;
   ASSERT_TRUE(a.is_object()) << "not JSON";
+  ASSERT_TRUE(a.contains("error") && a["error"].is_object()) << a;
   EXPECT_EQ(a["type"], "error") << a;
   EXPECT_EQ(a["error"]["type"], e.anthropic_type);
   EXPECT_FALSE(a["error"]["message"].get<std::string>().empty());
@@ -85,6 +86,17 @@ TEST_F(Errors, MalformedBodiesAndWrongTypes) {
              AnthropicBody({{"stream", 1}}), kInvalid, "stream");
   ExpectBoth(server(), "model as a number", OpenAIBody({{"model", 4}}),
              AnthropicBody({{"model", 4}}), kInvalid, "model");
+  // Anthropic: a user turn without content blocks is an error, not silently dropped.
+  int status = 0;
+  const json empty =
+      server().PostRaw("/v1/messages",
+                       AnthropicBody({{"messages",
+                                       {{{"role", "user"}, {"content", "Hi"}},
+                                        {{"role", "assistant"}, {"content", "Yo"}},
+                                        {{"role", "user"}, {"content", json::array()}}}}}),
+                       &status);
+  EXPECT_EQ(status, 400) << empty;
+  EXPECT_EQ(empty["error"]["message"], "a user message needs content");
   json no_messages = json::parse(OpenAIBody());
   no_messages.erase("messages");
   json no_max = json::parse(AnthropicBody());
