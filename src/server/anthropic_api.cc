@@ -223,7 +223,8 @@ std::string AnthropicWriter::Delta(int, const std::vector<OutputDelta>& deltas,
       block_kind_ = d.kind;
       Json block;
       if (d.kind == OutputKind::kReasoning) {
-        block = {{"type", "thinking"}, {"thinking", ""}};
+        // No signature exists (V4 has no signed thinking); "" as in the whole message.
+        block = {{"type", "thinking"}, {"thinking", ""}, {"signature", ""}};
       } else if (d.kind == OutputKind::kContent) {
         block = {{"type", "text"}, {"text", ""}};
       } else {

@@ -136,6 +136,7 @@ TEST_F(Messages, ThinkingBlocks) {
   ASSERT_EQ(ev.blocks.size(), 1u);
   EXPECT_EQ(ev.blocks.at(0)["type"], "thinking");
   EXPECT_EQ(ev.blocks.at(0)["thinking"], whole["content"][0]["thinking"]);
+  EXPECT_EQ(ev.blocks.at(0)["signature"], whole["content"][0]["signature"]);
 }
 
 // tool_use / tool_result (and a thinking block) in the history encode exactly like OpenAI's
