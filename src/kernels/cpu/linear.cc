@@ -205,9 +205,10 @@ void LinearFp4Portable(const detail::QuantizedRows& a, int m, const Fp4Weight& w
 
 #if HWY_TARGET == HWY_AVX3_DL
 // GCC 12 reports the self-initialised _mm512_undefined_*() inside avx512fintrin.h as
-// maybe-uninitialized wherever a masked/shuffle intrinsic inlines it; a known false positive.
+// (maybe-)uninitialized wherever a masked/shuffle intrinsic inlines it; a known false positive.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include "kernels/cpu/linear_avx512bf16-inl.h"
 #pragma GCC diagnostic pop
 #endif
