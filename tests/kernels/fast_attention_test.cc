@@ -12,19 +12,10 @@
 #include "base/numeric.h"
 #include "kernels/cpu/cpu.h"
 #include "kernels/ref/ref.h"
+#include "for_each_target.h"
 
 namespace dsv4 {
 namespace {
-
-template <class Body>
-void ForEachTarget(const Body& body) {
-  for (const int64_t target : hwy::SupportedAndGeneratedTargets()) {
-    hwy::SetSupportedTargetsForTest(target);
-    SCOPED_TRACE(cpu::TargetName());
-    body();
-  }
-  hwy::SetSupportedTargetsForTest(0);
-}
 
 struct Case {
   int heads, dim, n_rows, n_slots;

@@ -7,16 +7,14 @@
 #include <random>
 #include <vector>
 
-#include "kernels/cpu/cpu.h"  // TargetName
+#include "for_each_target.h"
 #include "kernels/hc.h"
 
 namespace dsv4 {
 namespace {
 
 TEST(FastHcMixes, MatchesRefToTheUlp) {
-  for (const int64_t target : hwy::SupportedAndGeneratedTargets()) {
-    hwy::SetSupportedTargetsForTest(target);
-    SCOPED_TRACE(cpu::TargetName());
+  ForEachTarget([] {
     std::mt19937 rng(41);
     std::normal_distribution<float> g(0, 1);
     int equal = 0, total = 0;
@@ -37,8 +35,7 @@ TEST(FastHcMixes, MatchesRefToTheUlp) {
       }
     }
     EXPECT_GT(equal, total * 9 / 10) << equal << " of " << total;
-  }
-  hwy::SetSupportedTargetsForTest(0);
+  });
 }
 
 }  // namespace

@@ -16,21 +16,12 @@
 #include "kernels/kernels.h"
 #include "kernels/ref/ref.h"
 #include "kernels/thread_pool.h"
+#include "for_each_target.h"
 
 namespace dsv4 {
 namespace {
 
 constexpr int kFp4Sim = 32;  // FP4_sim block of indexer queries and keys
-
-template <class Body>
-void ForEachTarget(const Body& body) {
-  for (const int64_t target : hwy::SupportedAndGeneratedTargets()) {
-    hwy::SetSupportedTargetsForTest(target);
-    SCOPED_TRACE(cpu::TargetName());
-    body();
-  }
-  hwy::SetSupportedTargetsForTest(0);
-}
 
 // `rows` vectors of `dim` FP4-simulated values, as the model makes them: roughly Gaussian (after
 // the Hadamard transform), a magnitude per row spread over 2^±8, and optionally per 32-block

@@ -15,6 +15,7 @@
 #include "kernels/kernels.h"
 #include "kernels/ref/ref.h"
 #include "kernels/thread_pool.h"
+#include "for_each_target.h"
 
 namespace dsv4 {
 namespace {
@@ -99,17 +100,6 @@ std::vector<float> RandomActivations(std::mt19937& rng, int m, int k) {
     }
   }
   return x;
-}
-
-// Runs `body` once per Highway target that is both compiled and supported here.
-template <typename Body>
-void ForEachTarget(const Body& body) {
-  for (const int64_t target : hwy::SupportedAndGeneratedTargets()) {
-    hwy::SetSupportedTargetsForTest(target);
-    SCOPED_TRACE(cpu::TargetName());
-    body();
-  }
-  hwy::SetSupportedTargetsForTest(0);
 }
 
 TEST(FastLinearFp4, MatchesRefOnOddShapes) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "base/numeric.h"
+#include "for_each_target.h"
 #include "kernels/cpu/cpu.h"
 #include "kernels/ref/ref.h"
 
@@ -35,9 +36,7 @@ std::vector<float> QuantInputs(std::mt19937& rng, int k) {
 }
 
 TEST(FastQuantizeE4M3, BitIdenticalToRef) {
-  for (const int64_t target : hwy::SupportedAndGeneratedTargets()) {
-    hwy::SetSupportedTargetsForTest(target);
-    SCOPED_TRACE(hwy::TargetName(target));
+  ForEachTarget([] {
     std::mt19937 rng(21);
     for (int k : {1, 7, 128, 130, 257, 1000, 4096}) {
       for (int block : {32, 64, 128}) {
@@ -64,8 +63,7 @@ TEST(FastQuantizeE4M3, BitIdenticalToRef) {
         }
       }
     }
-  }
-  hwy::SetSupportedTargetsForTest(0);
+  });
 }
 
 }  // namespace

@@ -10,19 +10,10 @@
 #include "base/numeric.h"
 #include "kernels/cpu/cpu.h"
 #include "kernels/kernels.h"
+#include "for_each_target.h"
 
 namespace dsv4 {
 namespace {
-
-template <class Body>
-void ForEachTarget(const Body& body) {
-  for (const int64_t target : hwy::SupportedAndGeneratedTargets()) {
-    hwy::SetSupportedTargetsForTest(target);
-    SCOPED_TRACE(cpu::TargetName());
-    body();
-  }
-  hwy::SetSupportedTargetsForTest(0);
-}
 
 struct Shape {
   int m, n, k;
