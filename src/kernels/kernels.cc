@@ -19,17 +19,8 @@ double Fp4Bytes(const Fp4Weight& w) {
   return static_cast<double>(w.n) * (w.k / 2 + w.k / kFp4Block);
 }
 double Fp8Bytes(const Fp8Weight& w) {
-  return static_cast<double>(w.n) * w.k + static_cast<double>(CeilDiv(w.n, kQuantBlock)) * CeilDiv(w.k, kQuantBlock);
-}
-
-// DSV4_KERNELS=ref forces the scalar reference everywhere; read once (a process-wide setting, not
-// a mode switch: it never changes while the process runs).
-bool UseRef() {
-  static const bool use_ref = [] {
-    const char* env = std::getenv("DSV4_KERNELS");
-    return env != nullptr && std::strcmp(env, "ref") == 0;
-  }();
-  return use_ref;
+  return static_cast<double>(w.n) * w.k +
+         static_cast<double>(CeilDiv(w.n, kQuantBlock)) * CeilDiv(w.k, kQuantBlock);
 }
 
 }  // namespace
@@ -43,11 +34,20 @@ Fp8Weight Fp8Weight::Rows(int row0, int rows) const {
   return sub;
 }
 
-const char* KernelsName() { return UseRef() ? "ref" : cpu::TargetName(); }
+// Read once (a process-wide setting, not a mode switch: it never changes while the process runs).
+bool UseRefKernels() {
+  static const bool use_ref = [] {
+    const char* env = std::getenv("DSV4_KERNELS");
+    return env != nullptr && std::strcmp(env, "ref") == 0;
+  }();
+  return use_ref;
+}
+
+const char* KernelsName() { return UseRefKernels() ? "ref" : cpu::TargetName(); }
 
 void QuantizeE4M3(const float* x, int k, int block, float* q, float* s) {
   kernel_profile::Scope prof(KernelOp::kQuantize, 0);
-  UseRef() ? ref::QuantizeE4M3(x, k, block, q, s) : cpu::QuantizeE4M3(x, k, block, q, s);
+  UseRefKernels() ? ref::QuantizeE4M3(x, k, block, q, s) : cpu::QuantizeE4M3(x, k, block, q, s);
 }
 void QuantizeE2M1(const float* x, int k, int block, float* q, float* s) {
   ref::QuantizeE2M1(x, k, block, q, s);
@@ -57,33 +57,34 @@ void Fp4Sim(float* x, int k, int block) { ref::Fp4Sim(x, k, block); }
 
 void LinearFp8(const float* x, int m, const Fp8Weight& w, float* y) {
   kernel_profile::Scope prof(KernelOp::kLinearFp8, Fp8Bytes(w));
-  UseRef() ? ref::LinearFp8(x, m, w, y) : cpu::LinearFp8(x, m, w, y);
+  UseRefKernels() ? ref::LinearFp8(x, m, w, y) : cpu::LinearFp8(x, m, w, y);
 }
 void LinearFp4(const float* x, int m, const Fp4Weight& w, float* y) {
   kernel_profile::Scope prof(KernelOp::kLinearFp4, Fp4Bytes(w));
-  UseRef() ? ref::LinearFp4(x, m, w, y) : cpu::LinearFp4(x, m, w, y);
+  UseRefKernels() ? ref::LinearFp4(x, m, w, y) : cpu::LinearFp4(x, m, w, y);
 }
 void LinearFp8Group(const Fp8Job* jobs, int count) {
   double bytes = 0;
   for (int j = 0; j < count; ++j) bytes += jobs[j].m > 0 ? Fp8Bytes(jobs[j].w) : 0;
   kernel_profile::Scope prof(KernelOp::kLinearFp8, bytes);
-  if (!UseRef()) return cpu::LinearFp8Group(jobs, count);
+  if (!UseRefKernels()) return cpu::LinearFp8Group(jobs, count);
   for (int j = 0; j < count; ++j) ref::LinearFp8(jobs[j].x, jobs[j].m, jobs[j].w, jobs[j].y);
 }
 void LinearFp4Group(const Fp4Job* jobs, int count) {
   double bytes = 0;
   for (int j = 0; j < count; ++j) bytes += jobs[j].m > 0 ? Fp4Bytes(jobs[j].w) : 0;
   kernel_profile::Scope prof(KernelOp::kLinearFp4, bytes);
-  if (!UseRef()) return cpu::LinearFp4Group(jobs, count);
+  if (!UseRefKernels()) return cpu::LinearFp4Group(jobs, count);
   for (int j = 0; j < count; ++j) ref::LinearFp4(jobs[j].x, jobs[j].m, jobs[j].w, jobs[j].y);
 }
 void LinearFp8AsBf16(const float* x, int m, const Fp8Weight& w, float* y) {
   kernel_profile::Scope prof(KernelOp::kLinearFp8AsBf16, Fp8Bytes(w));
-  UseRef() ? ref::LinearFp8AsBf16(x, m, w, y) : cpu::LinearFp8AsBf16(x, m, w, y);
+  UseRefKernels() ? ref::LinearFp8AsBf16(x, m, w, y) : cpu::LinearFp8AsBf16(x, m, w, y);
 }
 void LinearBf16(const float* x, int m, const Bf16Weight& w, float* y, bool round_bf16) {
   kernel_profile::Scope prof(KernelOp::kLinearBf16, 2.0 * w.n * w.k);
-  UseRef() ? ref::LinearBf16(x, m, w, y, round_bf16) : cpu::LinearBf16(x, m, w, y, round_bf16);
+  UseRefKernels() ? ref::LinearBf16(x, m, w, y, round_bf16)
+                  : cpu::LinearBf16(x, m, w, y, round_bf16);
 }
 
 void RmsNorm(const float* x, int rows, int n, const float* w, float eps, float* y) {
@@ -102,14 +103,15 @@ void Hadamard(float* x, int n) {
 void SparseAttention(const float* q, int heads, int dim, const float* const* kv_rows, int n_slots,
                      const float* sink, float scale, float* out) {
   kernel_profile::Scope prof(KernelOp::kSparseAttention, 0);
-  UseRef() ? ref::SparseAttention(q, heads, dim, kv_rows, n_slots, sink, scale, out)
-           : cpu::SparseAttention(q, heads, dim, kv_rows, n_slots, sink, scale, out);
+  UseRefKernels() ? ref::SparseAttention(q, heads, dim, kv_rows, n_slots, sink, scale, out)
+                  : cpu::SparseAttention(q, heads, dim, kv_rows, n_slots, sink, scale, out);
 }
 
 void IndexerScore(const IndexerHeads& query, const float* keys, int64_t n, float* score) {
   // Bytes: the fp32 keys streamed (the cache's indexer entries).
   kernel_profile::Scope prof(KernelOp::kIndexerScore, 4.0 * n * query.dim);
-  UseRef() ? ref::IndexerScore(query, keys, n, score) : cpu::IndexerScore(query, keys, n, score);
+  UseRefKernels() ? ref::IndexerScore(query, keys, n, score)
+                  : cpu::IndexerScore(query, keys, n, score);
 }
 
 }  // namespace dsv4

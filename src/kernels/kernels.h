@@ -124,5 +124,7 @@ void IndexerScore(const IndexerHeads& query, const float* keys, int64_t n, float
 // Which implementation the dispatching functions above use: "ref" when DSV4_KERNELS=ref, else
 // "cpu:<Highway target>" (e.g. "cpu:AVX3_DL+BF16"). For logs and benchmarks.
 const char* KernelsName();
+// True when DSV4_KERNELS=ref: every dispatching function (here and in kernels/hc.h) uses ref/.
+bool UseRefKernels();
 
 }  // namespace dsv4
