@@ -12,12 +12,6 @@ namespace {
 
 float Sigmoid(float v) { return 1.0f / (1.0f + std::exp(-v)); }
 
-// m[j] = (Xf · fn[j]) · rsqrt(mean(Xf²) + eps) for the `outputs` rows of fn (kernels/hc.h).
-void Mixes(const float* Xf, int width, const std::vector<float>& fn, int outputs, float eps,
-           float* m) {
-  HcMixes(Xf, width, fn.data(), outputs, eps, m);
-}
-
 // Row softmax + eps, then alternate column / row normalization (Sinkhorn) on c [hc, hc].
 void Sinkhorn(float* c, int hc, int iters, float eps) {
   for (int j = 0; j < hc; ++j) {
@@ -54,8 +48,8 @@ void HcPre(const float* X, int S, const HcWeights& w, const ModelConfig& cfg, fl
   ThreadPool::Global().ParallelFor(S, [&](int s0, int s1) {  // tokens are independent
     std::vector<float> m(mix), pre(hc);
     for (int s = s0; s < s1; ++s) {
-      const float* Xs = X + static_cast<size_t>(s) * hc * D;  // [hc, D] = flat [hc·D]
-      Mixes(Xs, hc * D, w.fn, mix, cfg.norm_eps, m.data());
+      const float* Xs = X + static_cast<size_t>(s) * hc * D;          // [hc, D] = flat [hc·D]
+      HcMixes(Xs, hc * D, w.fn.data(), mix, cfg.norm_eps, m.data());  // kernels/hc.h
       for (int j = 0; j < hc; ++j) {
         pre[j] = Sigmoid(m[j] * w.scale[0] + w.base[j]) + cfg.hc_eps;
         post[s * hc + j] = 2.0f * Sigmoid(m[hc + j] * w.scale[1] + w.base[hc + j]);
@@ -96,7 +90,7 @@ void HcHead(const float* X, int S, const HcWeights& w, const ModelConfig& cfg, f
   std::vector<float> m(hc);
   for (int s = 0; s < S; ++s) {
     const float* Xs = X + static_cast<size_t>(s) * hc * D;
-    Mixes(Xs, hc * D, w.fn, hc, cfg.norm_eps, m.data());
+    HcMixes(Xs, hc * D, w.fn.data(), hc, cfg.norm_eps, m.data());
     for (int j = 0; j < hc; ++j) m[j] = Sigmoid(m[j] * w.scale[0] + w.base[j]) + cfg.hc_eps;
     for (int d = 0; d < D; ++d) {
       float acc = 0.0f;
