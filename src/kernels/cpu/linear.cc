@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "base/check.h"
@@ -227,9 +228,9 @@ const char* TargetNameImpl() {
 
 void LinearFp8Impl(const float* x, int m, const Fp8Weight& w, float* y) {
   if (m <= 0 || w.n <= 0) return;
-  const detail::QuantizedRows a = detail::QuantizeRows(x, m, w.k);
+  detail::QuantizedRows a = detail::QuantizeRows(x, m, w.k);
 #if HWY_TARGET == HWY_AVX3_DL
-  if (HasAvx512Bf16()) return LinearFp8Bf16(a, m, w, y);
+  if (HasAvx512Bf16()) return LinearFp8Bf16(std::move(a), m, w, y);
 #endif
   LinearFp8Portable(a, m, w, y);
 }
@@ -274,7 +275,7 @@ void LinearFp8AsBf16Impl(const float* x, int m, const Fp8Weight& w, float* y) {
     a.kb = kb;
     a.q = std::move(xb);
     a.s.assign(static_cast<size_t>(m) * kb, 1.0f);
-    return LinearFp8Bf16(a, m, w, y);
+    return LinearFp8Bf16(std::move(a), m, w, y);
   }
 #endif
   ThreadPool::Global().ParallelFor(CeilDiv(w.n, kQuantBlock), [&](int b0, int b1) {

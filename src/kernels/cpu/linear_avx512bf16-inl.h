@@ -334,11 +334,279 @@ DSV4_BF16_ATTR void Fp8PanelRows(const detail::QuantizedRows& a, int m, const Fp
   }
 }
 
-// Rows [b0·128, b1·128) of y (whole 128-row scale blocks) for activations permuted into xp.
-void Fp8Blocks(const detail::QuantizedRows& a, int m, const Fp8Weight& w, const uint16_t* xp,
-               int b0, int b1, float* y) {
+// ---- FP8 with folded scales: one dot product per output instead of per-block partials
+//
+// s_x and s_w are powers of two (UE8M0, spec §7.2), so a block's partial times s_x·s_w equals the
+// sum of the products (x_q·s_x)·(w·s_w) exactly, as long as every operand is a normal bf16 and no
+// product or sum leaves fp32's normal range. Then the whole row is one fp32 dot product of exact
+// products, i.e. the reference's sum in another order, with no per-block reduction and no scale
+// multiply: the activation operand is bf16(x_q·s_x) and s_w goes into whichever operand is
+// rebuilt anyway (the activations per 128-row block in the matrix-vector kernel, the decoded
+// panel in the GEMM). Both paths add the same exact products in the same order (two chains per
+// output: even and odd 32-value vectors, k ascending), so no output depends on the batch size.
+// Calls whose scales or activations fall outside the safe range (never in real checkpoints) use
+// the per-block kernels above.
+
+// Exponent ranges, unbiased: every nonzero activation operand |x_q·s_x| in [2^a_lo, 2^a_hi),
+// every weight scale 2^e with e in [w_lo, w_hi]; e4m3 magnitudes are in [2^-9, 2^9).
+struct FoldRange {
+  int a_lo = 1000, a_hi = -1000, w_lo = 1000, w_hi = -1000;
+  bool ok = true;  // false: NaN/Inf/subnormal operand or an e8m0 0x00/0xff scale
+};
+
+// The folded sums are exact sums of exact products (see above) iff these hold; weight codes have
+// magnitudes in [2^code_lo, 2^code_hi) (e4m3: [-9, 9), e2m1: [-1, 3)).
+inline bool Foldable(const FoldRange& r, int k, int code_lo = -9, int code_hi = 9) {
+  if (!r.ok) return false;
+  if (r.a_lo > r.a_hi) return r.w_lo <= r.w_hi;  // all activations zero: any normal scale works
+  int log2k = 0;
+  while ((1 << log2k) < k) ++log2k;
+  const bool operands = r.a_lo + r.w_lo >= -126 && r.a_hi + r.w_hi <= 127 &&    // x·s_w (GEMV)
+                        r.w_lo + code_lo >= -126 && r.w_hi + code_hi <= 127 &&  // w·s_w
+                        r.a_lo >= -126 && r.a_hi <= 127;                         // x
+  // Smallest product 2^(a_lo + w_lo + code_lo); 12 bits of margin keep every nonzero partial sum
+  // (a multiple of the products' granularity) normal. Largest sum: k products below
+  // 2^(a_hi + w_hi + code_hi).
+  const bool sums = r.a_lo + r.w_lo + code_lo - 12 >= -126 &&
+                    r.a_hi + r.w_hi + code_hi + log2k + 1 <= 127;
+  return operands && sums;
+}
+
+inline void WeightScaleRange(const Fp8Weight& w, int kb, FoldRange* r) {
+  const size_t count = static_cast<size_t>(CeilDiv(w.n, kQuantBlock)) * kb;
+  for (size_t i = 0; i < count; ++i) {
+    const int e = w.scale[i];
+    if (e == 0 || e == 0xff) r->ok = false;
+    r->w_lo = std::min(r->w_lo, e - 127);
+    r->w_hi = std::max(r->w_hi, e - 127);
+  }
+}
+
+// q·s_x of m rows (scales 1), and their exponent range. Products are exact (q has 4 significant
+// bits, s_x is a power of two) unless they leave the normal range, which the range check catches.
+inline detail::QuantizedRows ScaledActs(const detail::QuantizedRows& a, int m, int k, FoldRange* r) {
+  detail::QuantizedRows scaled;
+  scaled.kb = a.kb;
+  scaled.q.resize(a.q.size());
+  for (int row = 0; row < m; ++row) {
+    for (int b = 0; b < a.kb; ++b) {
+      const float s = a.s[static_cast<size_t>(row) * a.kb + b];
+      const int i0 = b * kQuantBlock, i1 = std::min(k, i0 + kQuantBlock);
+      const float* q = a.q.data() + static_cast<size_t>(row) * k;
+      float* o = scaled.q.data() + static_cast<size_t>(row) * k;
+      for (int i = i0; i < i1; ++i) {
+        const float v = q[i] * s;
+        o[i] = v;
+        uint32_t bits;
+        std::memcpy(&bits, &v, 4);
+        const int e = static_cast<int>((bits >> 23) & 0xff);
+        if ((bits & 0x7fffffffu) == 0) continue;
+        if (e == 0 || e == 0xff || (bits & 0xffffu) != 0) r->ok = false;  // subnormal, NaN, not bf16
+        r->a_lo = std::min(r->a_lo, e - 127);
+        r->a_hi = std::max(r->a_hi, e - 126);
+      }
+    }
+  }
+  scaled.s.assign(a.s.size(), 1.0f);
+  return scaled;
+}
+
+// out = x·2^(e-127) per 128-block b (e = ws[b]) for `rows` rows of kp permuted bf16 activations:
+// an exponent add on nonzero lanes (exact: Foldable keeps every result normal).
+DSV4_BF16_ATTR void FoldWeightScales(const uint16_t* xp, size_t kp, int rows, const uint8_t* ws,
+                                     int kb, uint16_t* out) {
+  const __m512i magnitude = _mm512_set1_epi16(0x7fff);
+  for (int r = 0; r < rows; ++r) {
+    for (int b = 0; b < kb; ++b) {
+      const __m512i add = _mm512_set1_epi16(static_cast<int16_t>((ws[b] - 127) * 128));
+      for (int v = 0; v < 4; ++v) {
+        const size_t at = r * kp + static_cast<size_t>(b) * kQuantBlock + 32 * v;
+        const __m512i x = _mm512_loadu_si512(xp + at);
+        _mm512_storeu_si512(out + at,
+                            _mm512_mask_add_epi16(x, _mm512_test_epi16_mask(x, magnitude), x, add));
+      }
+    }
+  }
+}
+
+// Matrix-vector (R <= 3 activation rows): weight row decoded in registers, activations with s_w
+// folded in (xs: R rows, stride kp). y[r·y_stride] = bf16(Σ products).
+template <int R>
+DSV4_BF16_ATTR void Fp8FoldedRow(const uint8_t* wrow, int k, const uint16_t* xs, size_t kp,
+                                 float* y, size_t y_stride) {
+  const E4M3Tables t = LoadE4M3Tables();
+  const int full_blocks = k / kQuantBlock, kb = CeilDiv(k, kQuantBlock);
+  __m512 acc[R][2];
+  for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+  for (int b = 0; b < kb; ++b) {
+    const int i0 = b * kQuantBlock;
+    _mm_prefetch(reinterpret_cast<const char*>(wrow + i0 + kPrefetchBytes), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(wrow + i0 + kPrefetchBytes + 64), _MM_HINT_T0);
+    __m512i wv[4];
+    if (b < full_blocks) {
+      DecodeE4M3Block<false>(wrow + i0, kQuantBlock, t, wv);
+    } else {
+      DecodeE4M3Block<true>(wrow + i0, k - i0, t, wv);
+    }
+#pragma GCC unroll 3
+    for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 4
+      for (int v = 0; v < 4; ++v) acc[r][v & 1] = Dp(acc[r][v & 1], wv[v], xs + r * kp + i0 + 32 * v);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    y[r * y_stride] = RoundBf16(_mm512_reduce_add_ps(_mm512_add_ps(acc[r][0], acc[r][1])));
+}
+
+using Fp8FoldedRowFn = void (*)(const uint8_t*, int, const uint16_t*, size_t, float*, size_t);
+constexpr Fp8FoldedRowFn kFp8FoldedRow[3] = {Fp8FoldedRow<1>, Fp8FoldedRow<2>, Fp8FoldedRow<3>};
+
+// ---- folded GEMM (m >= kPanelMinRows): panels of decoded weight rows (s_w folded in, full K)
+// against register tiles of kFoldNR weight rows x kFoldMR activation rows, two chains each.
+constexpr int kFoldNR = 4, kFoldMR = 3;
+constexpr int kFoldPanelRows = 16;  // rows decoded per panel (4 tiles share each activation tile)
+
+// Rows [0, rows) of the codes at w (row stride k) -> bf16(w·s_w) per 128-block (ws: the rows'
+// block-row of scales), in the order of PermuteFp8Acts, kp values per row (zeros past k).
+DSV4_BF16_ATTR void DecodeFp8FoldedPanel(const uint8_t* w, int k, int rows, const uint8_t* ws,
+                                         size_t kp, uint16_t* out) {
+  const E4M3Tables t = LoadE4M3Tables();
+  const int full_blocks = k / kQuantBlock, kb = CeilDiv(k, kQuantBlock);
+  for (int r = 0; r < rows; ++r) {
+    for (int b = 0; b < kb; ++b) {
+      const int i0 = b * kQuantBlock;
+      __m512i wv[4];
+      if (b < full_blocks) {
+        DecodeE4M3Block<false>(w + static_cast<size_t>(r) * k + i0, kQuantBlock, t, wv);
+      } else {
+        DecodeE4M3Block<true>(w + static_cast<size_t>(r) * k + i0, k - i0, t, wv);
+      }
+      // Exact: w has 4 significant bits and s_w is a power of two (NaN codes stay NaN).
+      const __m512 s = _mm512_set1_ps(E8M0ToFloat(ws[b]));
+      for (int v = 0; v < 4; ++v) {
+        const __m512 lo = _mm512_castsi512_ps(
+            _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(wv[v])), 16));
+        const __m512 hi = _mm512_castsi512_ps(
+            _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(wv[v], 1)), 16));
+        const __m512bh folded = _mm512_cvtne2ps_pbh(_mm512_mul_ps(hi, s), _mm512_mul_ps(lo, s));
+        _mm512_storeu_si512(out + r * kp + i0 + 32 * v, (__m512i)folded);
+      }
+    }
+  }
+}
+
+// y[j·y_stride + i] = bf16(Σ wp_i · xp_j) for NR panel rows and MR activation rows (both bf16,
+// stride kp, kp a multiple of 64): two chains per output (even and odd 32-value vectors).
+template <int NR, int MR>
+DSV4_BF16_ATTR void FoldedTile(const uint16_t* wp, const uint16_t* xp, size_t kp, float* y,
+                                  size_t y_stride) {
+  __m512 acc[NR][MR][2];
+#pragma GCC unroll 4
+  for (int i = 0; i < NR; ++i) {
+#pragma GCC unroll 3
+    for (int j = 0; j < MR; ++j) acc[i][j][0] = acc[i][j][1] = _mm512_setzero_ps();
+  }
+  const int vecs = static_cast<int>(kp / 32);
+  for (int v = 0; v < vecs; v += 2) {
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; ++h) {
+      __m512i wv[NR];
+#pragma GCC unroll 4
+      for (int i = 0; i < NR; ++i) wv[i] = _mm512_loadu_si512(wp + i * kp + 32 * (v + h));
+#pragma GCC unroll 3
+      for (int j = 0; j < MR; ++j) {
+        const __m512i xv = _mm512_loadu_si512(xp + j * kp + 32 * (v + h));
+#pragma GCC unroll 4
+        for (int i = 0; i < NR; ++i)
+          acc[i][j][h] = _mm512_dpbf16_ps(acc[i][j][h], (__m512bh)wv[i], (__m512bh)xv);
+      }
+    }
+  }
+#pragma GCC unroll 3
+  for (int j = 0; j < MR; ++j) {
+#pragma GCC unroll 4
+    for (int i = 0; i < NR; ++i) {
+      y[j * y_stride + i] =
+          RoundBf16(_mm512_reduce_add_ps(_mm512_add_ps(acc[i][j][0], acc[i][j][1])));
+    }
+  }
+}
+
+using FoldedTileFn = void (*)(const uint16_t*, const uint16_t*, size_t, float*, size_t);
+template <int NR>
+constexpr FoldedTileFn kFoldedTiles[kFoldMR] = {FoldedTile<NR, 1>, FoldedTile<NR, 2>,
+                                                       FoldedTile<NR, 3>};
+constexpr const FoldedTileFn* kFoldedTile[kFoldNR] = {
+    kFoldedTiles<1>, kFoldedTiles<2>, kFoldedTiles<3>, kFoldedTiles<4>};
+
+// One FP8 linear's activations, prepared once per call for every thread.
+struct Fp8Acts {
+  detail::QuantizedRows a;
+  std::vector<uint16_t> xp;  // folded: bf16(q·s_x); else bf16(q); order of PermuteFp8Acts
+  bool folded = false;
+  size_t kp = 0;
+};
+
+DSV4_BF16_ATTR Fp8Acts PrepareFp8Acts(detail::QuantizedRows a, int m, const Fp8Weight& w) {
+  Fp8Acts p;
+  p.kp = static_cast<size_t>(a.kb) * kQuantBlock;
+  FoldRange range;
+  WeightScaleRange(w, a.kb, &range);
+  if (range.ok) {
+    std::vector<uint16_t> xp = PermuteFp8Acts(ScaledActs(a, m, w.k, &range), m, w.k);
+    if (Foldable(range, w.k)) {
+      p.folded = true;
+      p.xp = std::move(xp);
+    }
+  }
+  if (!p.folded) p.xp = PermuteFp8Acts(a, m, w.k);
+  p.a = std::move(a);
+  return p;
+}
+
+// Rows [b0·128, b1·128) of y (whole 128-row scale blocks), folded scales.
+DSV4_BF16_ATTR void Fp8FoldedBlocks(const Fp8Acts& p, int m, const Fp8Weight& w, int b0, int b1,
+                                    float* y) {
+  const int k = w.k, kb = p.a.kb;
+  const size_t kp = p.kp;
+  if (m < kPanelMinRows) {
+    std::vector<uint16_t> xs(static_cast<size_t>(m) * kp);
+    for (int b = b0; b < b1; ++b) {
+      FoldWeightScales(p.xp.data(), kp, m, w.scale + static_cast<size_t>(b) * kb, kb, xs.data());
+      for (int n = b * kQuantBlock; n < std::min(w.n, (b + 1) * kQuantBlock); ++n) {
+        kFp8FoldedRow[m - 1](w.w + static_cast<size_t>(n) * k, k, xs.data(), kp, y + n,
+                             static_cast<size_t>(w.n));
+      }
+    }
+    return;
+  }
+  std::vector<uint16_t> panel(kFoldPanelRows * kp);
+  for (int b = b0; b < b1; ++b) {
+    const int row_end = std::min(w.n, (b + 1) * kQuantBlock);
+    for (int n = b * kQuantBlock; n < row_end; n += kFoldPanelRows) {
+      const int rows = std::min(kFoldPanelRows, row_end - n);
+      DecodeFp8FoldedPanel(w.w + static_cast<size_t>(n) * k, k, rows,
+                           w.scale + static_cast<size_t>(b) * kb, kp, panel.data());
+      for (int j = 0; j < m; j += kFoldMR) {
+        const int mr = std::min(kFoldMR, m - j);
+        for (int i = 0; i < rows; i += kFoldNR) {
+          const int nr = std::min(kFoldNR, rows - i);
+          kFoldedTile[nr - 1][mr - 1](panel.data() + i * kp, p.xp.data() + j * kp, kp,
+                                         y + static_cast<size_t>(j) * w.n + n + i,
+                                         static_cast<size_t>(w.n));
+        }
+      }
+    }
+  }
+}
+
+// Rows [b0·128, b1·128) of y (whole 128-row scale blocks).
+void Fp8Blocks(const Fp8Acts& p, int m, const Fp8Weight& w, int b0, int b1, float* y) {
+  if (p.folded) return Fp8FoldedBlocks(p, m, w, b0, b1, y);
+  const detail::QuantizedRows& a = p.a;
   const int k = w.k, kb = a.kb;
-  const size_t kp = static_cast<size_t>(kb) * kQuantBlock;
+  const size_t kp = p.kp;
+  const uint16_t* xp = p.xp.data();
   const int n0 = b0 * kQuantBlock, n1 = std::min(w.n, b1 * kQuantBlock);
   if (m >= kPanelMinRows) return Fp8PanelRows(a, m, w, xp, kp, n0, n1, y);
   for (int n = n0; n < n1; ++n) {
@@ -348,33 +616,26 @@ void Fp8Blocks(const detail::QuantizedRows& a, int m, const Fp8Weight& w, const 
   }
 }
 
-void LinearFp8Bf16(const detail::QuantizedRows& a, int m, const Fp8Weight& w, float* y) {
-  const std::vector<uint16_t> xp = PermuteFp8Acts(a, m, w.k);
+void LinearFp8Bf16(detail::QuantizedRows a, int m, const Fp8Weight& w, float* y) {
+  const Fp8Acts p = PrepareFp8Acts(std::move(a), m, w);
   ThreadPool::Global().ParallelFor(CeilDiv(w.n, kQuantBlock), [&](int b0, int b1) {
-    Fp8Blocks(a, m, w, xp.data(), b0, b1, y);
+    Fp8Blocks(p, m, w, b0, b1, y);
   });
 }
 
 // Independent FP8 linears in one parallel pass over all their 128-row blocks.
 void LinearFp8GroupBf16(const Fp8Job* jobs, int count) {
-  std::vector<detail::QuantizedRows> acts(count);
-  std::vector<std::vector<uint16_t>> xps(count);
+  std::vector<Fp8Acts> acts(count);
   std::vector<int> first(count + 1, 0);  // first block of each job in the combined range
   for (int j = 0; j < count; ++j) {
     const Fp8Job& job = jobs[j];
-    if (job.m > 0) {
-      acts[j] = detail::QuantizeRows(job.x, job.m, job.w.k);
-      xps[j] = PermuteFp8Acts(acts[j], job.m, job.w.k);
-    }
+    if (job.m > 0) acts[j] = PrepareFp8Acts(detail::QuantizeRows(job.x, job.m, job.w.k), job.m, job.w);
     first[j + 1] = first[j] + (job.m > 0 ? CeilDiv(job.w.n, kQuantBlock) : 0);
   }
   ThreadPool::Global().ParallelFor(first[count], [&](int b0, int b1) {
     for (int j = 0; j < count; ++j) {
       const int lo = std::max(b0, first[j]), hi = std::min(b1, first[j + 1]);
-      if (lo < hi) {
-        Fp8Blocks(acts[j], jobs[j].m, jobs[j].w, xps[j].data(), lo - first[j], hi - first[j],
-                  jobs[j].y);
-      }
+      if (lo < hi) Fp8Blocks(acts[j], jobs[j].m, jobs[j].w, lo - first[j], hi - first[j], jobs[j].y);
     }
   });
 }
@@ -489,9 +750,116 @@ using Fp4RowFn = void (*)(const uint8_t*, const uint8_t*, int, const uint16_t*, 
 constexpr Fp4RowFn kFp4Row[kBf16RowTile] = {Fp4Row<1>, Fp4Row<2>, Fp4Row<3>, Fp4Row<4>,
                                             Fp4Row<5>, Fp4Row<6>, Fp4Row<7>, Fp4Row<8>};
 
+// ---- MXFP4 with folded scales (as FP8 above): e2m1 values times s_w (per 32) are exact bf16,
+// and so are the activations q·s_x, so each output is one dot product of exact products. The
+// weight side is folded in registers by an exponent add per 128-bit lane (one scale block each),
+// in both the matrix-vector kernel and the GEMM's panel decode, so both add the same products in
+// the same order. Rows whose scales leave a fixed safe range (never in real checkpoints) are
+// computed by the per-block kernel above; that range is fixed so the choice depends on the row
+// alone, and the activations' range is checked per call.
+constexpr int kFp4ScaleLo = -45, kFp4ScaleHi = 50;  // unbiased e8m0 exponents folded
+
+// True when every scale byte of a weight row (count of them) is in the folded range.
+DSV4_BF16_ATTR HWY_INLINE bool Fp4RowScalesFoldable(const uint8_t* ws, int count) {
+  const __m512i lo = _mm512_set1_epi8(static_cast<char>(127 + kFp4ScaleLo)),
+                hi = _mm512_set1_epi8(static_cast<char>(127 + kFp4ScaleHi));
+  __mmask64 bad = 0;
+  for (int i = 0; i < count; i += 64) {
+    const __mmask64 valid = ByteMask(count - i);
+    const __m512i e = _mm512_maskz_loadu_epi8(valid, ws + i);
+    bad |= (_mm512_cmplt_epu8_mask(e, lo) | _mm512_cmpgt_epu8_mask(e, hi)) & valid;
+  }
+  return bad == 0;
+}
+
+// 128 values of a weight row (64 bytes at wrow + off, `bytes` valid when kTail) -> 4 bf16 vectors
+// w·s_w in the element order of PermuteFp4Acts (vector j, lane t: element 4t + j; 128-bit lane q
+// holds scale block q, whose e8m0 byte is ws[q]).
+template <bool kTail>
+DSV4_BF16_ATTR HWY_INLINE void DecodeFp4Folded(const uint8_t* w, int bytes, const uint8_t* ws,
+                                               __m512i table, __m512i* wv) {
+  const __m512i v = kTail ? _mm512_maskz_loadu_epi8(ByteMask(bytes), w) : _mm512_loadu_si512(w);
+  wv[0] = _mm512_permutexvar_epi16(v, table);
+  wv[1] = _mm512_permutexvar_epi16(_mm512_srli_epi16(v, 4), table);
+  wv[2] = _mm512_permutexvar_epi16(_mm512_srli_epi16(v, 8), table);
+  wv[3] = _mm512_permutexvar_epi16(_mm512_srli_epi16(v, 12), table);
+  // 16-bit lane t of 128-bit lane q <- scale byte q (byte 4 of s4 is zero: the high bytes).
+  const int scales = kTail ? (bytes + 15) / 16 : 4;
+  const __m512i s4 = _mm512_zextsi128_si512(
+      _mm_maskz_loadu_epi8(static_cast<__mmask16>((1u << scales) - 1), ws));
+  alignas(64) static const uint8_t pick[64] = {
+      0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 1, 4, 1, 4, 1, 4, 1, 4, 1, 4, 1, 4,
+      1, 4, 1, 4, 2, 4, 2, 4, 2, 4, 2, 4, 2, 4, 2, 4, 2, 4, 2, 4, 3, 4, 3, 4, 3, 4, 3, 4,
+      3, 4, 3, 4, 3, 4, 3, 4};
+  const __m512i e = _mm512_permutexvar_epi8(_mm512_load_si512(pick), s4);
+  const __m512i add = _mm512_sub_epi16(_mm512_slli_epi16(e, 7), _mm512_set1_epi16(127 << 7));
+  const __m512i magnitude = _mm512_set1_epi16(0x7fff);
+  for (int j = 0; j < 4; ++j)
+    wv[j] = _mm512_mask_add_epi16(wv[j], _mm512_test_epi16_mask(wv[j], magnitude), wv[j], add);
+}
+
+// Matrix-vector (R <= 3 activation rows, xs: bf16(q·s_x), stride kp): y[r·y_stride].
+template <int R>
+DSV4_BF16_ATTR void Fp4FoldedRow(const uint8_t* wrow, const uint8_t* ws, int k, const uint16_t* xs,
+                                 size_t kp, float* y, size_t y_stride) {
+  const __m512i table = _mm512_load_si512(GetBf16Tables().e2m1);
+  const int row_bytes = k / 2, full = k / 128, chunks = CeilDiv(k, 128);
+  __m512 acc[R][2];
+  for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+  for (int c = 0; c < chunks; ++c) {
+    _mm_prefetch(reinterpret_cast<const char*>(wrow + c * 64 + kPrefetchBytes), _MM_HINT_T0);
+    __m512i wv[4];
+    if (c < full) {
+      DecodeFp4Folded<false>(wrow + c * 64, 64, ws + c * 4, table, wv);
+    } else {
+      DecodeFp4Folded<true>(wrow + c * 64, row_bytes - c * 64, ws + c * 4, table, wv);
+    }
+#pragma GCC unroll 3
+    for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j)
+        acc[r][j & 1] = Dp(acc[r][j & 1], wv[j], xs + r * kp + c * 128 + 32 * j);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    y[r * y_stride] = RoundBf16(_mm512_reduce_add_ps(_mm512_add_ps(acc[r][0], acc[r][1])));
+}
+
+using Fp4FoldedRowFn = void (*)(const uint8_t*, const uint8_t*, int, const uint16_t*, size_t,
+                                float*, size_t);
+constexpr Fp4FoldedRowFn kFp4FoldedRow[3] = {Fp4FoldedRow<1>, Fp4FoldedRow<2>, Fp4FoldedRow<3>};
+
+// Rows [0, rows) of an MXFP4 weight (row stride k/2 bytes, scales k/32) -> bf16(w·s_w), kp per
+// row, zeros past k. Returns a bit per row whose scales are outside the folded range (those panel
+// rows are garbage and must be recomputed).
+DSV4_BF16_ATTR uint32_t DecodeFp4FoldedPanel(const uint8_t* w, const uint8_t* ws, int k, int rows,
+                                             size_t kp, uint16_t* out) {
+  const __m512i table = _mm512_load_si512(GetBf16Tables().e2m1);
+  const int row_bytes = k / 2, k32 = k / kFp4Block, full = k / 128, chunks = CeilDiv(k, 128);
+  uint32_t bad = 0;
+  for (int r = 0; r < rows; ++r) {
+    const uint8_t* wrow = w + static_cast<size_t>(r) * row_bytes;
+    const uint8_t* srow = ws + static_cast<size_t>(r) * k32;
+    if (!Fp4RowScalesFoldable(srow, k32)) bad |= 1u << r;
+    uint16_t* o = out + r * kp;
+    for (int c = 0; c < chunks; ++c) {
+      __m512i wv[4];
+      if (c < full) {
+        DecodeFp4Folded<false>(wrow + c * 64, 64, srow + c * 4, table, wv);
+      } else {
+        DecodeFp4Folded<true>(wrow + c * 64, row_bytes - c * 64, srow + c * 4, table, wv);
+      }
+      for (int j = 0; j < 4; ++j) _mm512_storeu_si512(o + c * 128 + 32 * j, wv[j]);
+    }
+    std::fill(o + static_cast<size_t>(chunks) * 128, o + kp, uint16_t{0});
+  }
+  return bad;
+}
+
 struct Fp4Acts {
-  std::vector<uint16_t> xp;
+  std::vector<uint16_t> xp;  // bf16(q), PermuteFp4Acts order (the per-block kernel)
   std::vector<float> sx;
+  std::vector<uint16_t> xf;  // bf16(q·s_x), same order (folded kernels); empty: not foldable
   size_t kp = 0, sx_stride = 0;
 };
 
@@ -501,11 +869,19 @@ Fp4Acts PrepareFp4Acts(const detail::QuantizedRows& a, int m, int k) {
   p.kp = static_cast<size_t>(chunks) * kFp4Chunk;
   p.sx_stride = static_cast<size_t>(chunks) * 16;
   PermuteFp4Acts(a, m, k, &p.xp, &p.sx);
+  FoldRange range;
+  range.w_lo = kFp4ScaleLo;
+  range.w_hi = kFp4ScaleHi;
+  const detail::QuantizedRows scaled = ScaledActs(a, m, k, &range);
+  if (Foldable(range, k, -1, 3)) {
+    std::vector<float> unused;
+    PermuteFp4Acts(scaled, m, k, &p.xf, &unused);
+  }
   return p;
 }
 
-// Rows [n0, n1) of y.
-void Fp4Rows(const Fp4Acts& p, int m, const Fp4Weight& w, int n0, int n1, float* y) {
+// Rows [n0, n1) of y, the per-block kernel.
+void Fp4RowsPerBlock(const Fp4Acts& p, int m, const Fp4Weight& w, int n0, int n1, float* y) {
   const int k = w.k;
   for (int mt = 0; mt < m; mt += kRowTile) {
     const int mt_end = std::min(m, mt + kRowTile);
@@ -518,6 +894,45 @@ void Fp4Rows(const Fp4Acts& p, int m, const Fp4Weight& w, int n0, int n1, float*
                           p.sx_stride, y + static_cast<size_t>(r) * w.n + n,
                           static_cast<size_t>(w.n));
       }
+    }
+  }
+}
+
+// Rows [n0, n1) of y.
+DSV4_BF16_ATTR void Fp4Rows(const Fp4Acts& p, int m, const Fp4Weight& w, int n0, int n1,
+                            float* y) {
+  if (p.xf.empty()) return Fp4RowsPerBlock(p, m, w, n0, n1, y);
+  const int k = w.k, k32 = k / kFp4Block;
+  const size_t kp = p.kp;
+  if (m < kPanelMinRows) {
+    for (int n = n0; n < n1; ++n) {
+      const uint8_t* wrow = w.w + static_cast<size_t>(n) * (k / 2);
+      const uint8_t* ws = w.scale + static_cast<size_t>(n) * k32;
+      if (Fp4RowScalesFoldable(ws, k32)) {
+        kFp4FoldedRow[m - 1](wrow, ws, k, p.xf.data(), kp, y + n, static_cast<size_t>(w.n));
+      } else {
+        Fp4RowsPerBlock(p, m, w, n, n + 1, y);
+      }
+    }
+    return;
+  }
+  std::vector<uint16_t> panel(kFoldPanelRows * kp);
+  for (int n = n0; n < n1; n += kFoldPanelRows) {
+    const int rows = std::min(kFoldPanelRows, n1 - n);
+    const uint32_t bad = DecodeFp4FoldedPanel(w.w + static_cast<size_t>(n) * (k / 2),
+                                              w.scale + static_cast<size_t>(n) * k32, k, rows, kp,
+                                              panel.data());
+    for (int j = 0; j < m; j += kFoldMR) {
+      const int mr = std::min(kFoldMR, m - j);
+      for (int i = 0; i < rows; i += kFoldNR) {
+        const int nr = std::min(kFoldNR, rows - i);
+        kFoldedTile[nr - 1][mr - 1](panel.data() + i * kp, p.xf.data() + j * kp, kp,
+                                    y + static_cast<size_t>(j) * w.n + n + i,
+                                    static_cast<size_t>(w.n));
+      }
+    }
+    for (int r = 0; r < rows; ++r) {
+      if (bad >> r & 1) Fp4RowsPerBlock(p, m, w, n + r, n + r + 1, y);
     }
   }
 }
