@@ -274,6 +274,46 @@ TEST(FastLinear, BatchSizeDoesNotChangeResults) {
   });
 }
 
+// Scales outside the range where folding them into the bf16 operands is exact (kernels/cpu,
+// linear_avx512bf16-inl.h) take the per-block kernels: whole calls for FP8, single rows for MXFP4
+// (mixed here with ordinary rows in one panel). Still within 1 bf16 ulp of ref, and still
+// independent of the batch size.
+TEST(FastLinear, ExtremeScalesMatchRef) {
+  ForEachTarget([] {
+    std::mt19937 rng(18);
+    const int n = 40, k = 384;
+    for (int m : {1, 3, 6}) {
+      const std::vector<float> x = RandomActivations(rng, m, k);
+      std::vector<uint8_t> w8(static_cast<size_t>(n) * k), s8(3);
+      for (auto& c : w8) c = static_cast<uint8_t>(rng() % 0x7f) | static_cast<uint8_t>(rng() & 0x80);
+      s8 = {120, 8, 125};  // 2^-119: products below fp32's normal range
+      std::vector<uint8_t> w4(static_cast<size_t>(n) * k / 2), s4(static_cast<size_t>(n) * k / 32);
+      for (auto& b : w4) b = static_cast<uint8_t>(rng());
+      for (auto& e : s4) e = static_cast<uint8_t>(118 + rng() % 12);
+      for (int row : {0, 5, 17, 39}) s4[static_cast<size_t>(row) * k / 32 + 3] = 60;  // 2^-67
+      s4[static_cast<size_t>(9) * k / 32] = 200;                                       // 2^73
+      const Fp8Weight wt8{w8.data(), s8.data(), n, k};
+      const Fp4Weight wt4{w4.data(), s4.data(), n, k};
+      std::vector<float> y(static_cast<size_t>(m) * n), y_ref(y.size()), one(n);
+      UlpStats stats;
+      cpu::LinearFp8(x.data(), m, wt8, y.data());
+      ref::LinearFp8(x.data(), m, wt8, y_ref.data());
+      ExpectWithinOneBf16Ulp(y, y_ref, &stats, "fp8 extreme m=" + std::to_string(m));
+      for (int r = 0; r < m; ++r) {
+        cpu::LinearFp8(x.data() + static_cast<size_t>(r) * k, 1, wt8, one.data());
+        EXPECT_TRUE(std::equal(one.begin(), one.end(), y.begin() + static_cast<size_t>(r) * n));
+      }
+      cpu::LinearFp4(x.data(), m, wt4, y.data());
+      ref::LinearFp4(x.data(), m, wt4, y_ref.data());
+      ExpectWithinOneBf16Ulp(y, y_ref, &stats, "fp4 extreme m=" + std::to_string(m));
+      for (int r = 0; r < m; ++r) {
+        cpu::LinearFp4(x.data() + static_cast<size_t>(r) * k, 1, wt4, one.data());
+        EXPECT_TRUE(std::equal(one.begin(), one.end(), y.begin() + static_cast<size_t>(r) * n));
+      }
+    }
+  });
+}
+
 // The work split changes nothing: 1 thread and the global pool give identical outputs.
 TEST(FastLinear, ThreadCountDoesNotChangeResults) {
   std::mt19937 rng(16);
