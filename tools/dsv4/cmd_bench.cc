@@ -98,38 +98,47 @@ int64_t CacheBytesRead(const ModelConfig& cfg, const ModelState& st) {
   return bytes;
 }
 
-// STREAM-style read bandwidth: sum a buffer much larger than the last-level cache with T threads.
-double MachineReadGBs(int threads) {
-  const size_t bytes = size_t{1} << 30;
-  std::vector<uint64_t> buf(bytes / 8);
-  // Distinct contents on every page: pages of identical bytes may be merged (host KSM on a VM),
-  // and reading one physical page 262144 times measures a cache, not DRAM (49 GB/s seen here).
-  for (size_t i = 0; i < buf.size(); ++i) buf[i] = i * 0x9E3779B97F4A7C15ull;
-  double best = 0;
-  for (int rep = 0; rep < 5; ++rep) {
-    std::atomic<uint64_t> total{0};
-    const auto t0 = Clock::now();
-    std::vector<std::thread> pool;
-    for (int t = 0; t < threads; ++t) {
-      pool.emplace_back([&, t] {
-        const size_t n = buf.size(), lo = n * t / threads, hi = n * (t + 1) / threads;
-        uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        for (size_t i = lo; i + 4 <= hi; i += 4) {
-          s0 += buf[i];
-          s1 += buf[i + 1];
-          s2 += buf[i + 2];
-          s3 += buf[i + 3];
-        }
-        total += s0 + s1 + s2 + s3;
-      });
+// STREAM-style read bandwidth: sum a buffer much larger than the last-level cache with T threads,
+// best of `passes`. Measured after every repeat's decode steps, so each decode time has a probe from
+// the same minutes: on a shared VM the bandwidth a neighbour leaves changes by 2x within minutes.
+class ReadProbe {
+ public:
+  double GBs(int threads, int passes) {
+    if (buf_.empty()) {
+      buf_.resize((size_t{1} << 30) / 8);
+      // Distinct contents on every page: pages of identical bytes may be merged (host KSM on a
+      // VM), and reading one physical page 262144 times measures a cache, not DRAM (49 GB/s seen).
+      for (size_t i = 0; i < buf_.size(); ++i) buf_[i] = i * 0x9E3779B97F4A7C15ull;
     }
-    for (auto& th : pool) th.join();
-    const double s = Since(t0);
-    if (total.load() == 0) std::fprintf(stderr, "impossible\n");
-    best = std::max(best, bytes / s / 1e9);
+    double best = 0;
+    for (int rep = 0; rep < passes; ++rep) {
+      std::atomic<uint64_t> total{0};
+      const auto t0 = Clock::now();
+      std::vector<std::thread> pool;
+      for (int t = 0; t < threads; ++t) {
+        pool.emplace_back([&, t] {
+          const size_t n = buf_.size(), lo = n * t / threads, hi = n * (t + 1) / threads;
+          uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+          for (size_t i = lo; i + 4 <= hi; i += 4) {
+            s0 += buf_[i];
+            s1 += buf_[i + 1];
+            s2 += buf_[i + 2];
+            s3 += buf_[i + 3];
+          }
+          total += s0 + s1 + s2 + s3;
+        });
+      }
+      for (auto& th : pool) th.join();
+      const double s = Since(t0);
+      if (total.load() == 0) std::fprintf(stderr, "impossible\n");
+      best = std::max(best, buf_.size() * 8.0 / s / 1e9);
+    }
+    return best;
   }
-  return best;
-}
+
+ private:
+  std::vector<uint64_t> buf_;
+};
 
 bool Parse(const std::vector<std::string>& args, BenchArgs* a) {
   for (size_t i = 0; i < args.size(); ++i) {
@@ -277,14 +286,16 @@ int RunBench(const std::vector<std::string>& args) {
     x ^= x << 13, x ^= x >> 7, x ^= x << 17;
     t = static_cast<int32_t>(x % static_cast<uint64_t>(cfg.vocab_size));
   }
-  std::vector<double> prefill_s, decode_s, step_bytes;
+  std::vector<double> prefill_s, decode_s, step_bytes, read_gbs_runs, ratio_runs;
+  ReadProbe probe;
+  std::pair<double, double> resident{0, 0};
   ExpertSink sink;
   std::vector<KernelProfileRow> prefill_prof, decode_prof;
   for (int rep = 0; rep < a.repeat; ++rep) {
     Sequence seq(model);
     std::vector<float> logits;
     kernel_profile::Reset();
-    kernel_profile::Enable(a.profile && a.context == 0);
+    kernel_profile::Enable(a.context == 0);  // prefill: always (the linear layers' share)
     auto t0 = Clock::now();
     if (a.context > 0) {
       FillSyntheticContext(cfg, a.context, &seq.mutable_state());
@@ -315,13 +326,32 @@ int RunBench(const std::vector<std::string>& args) {
     decode_s.push_back(total / a.gen);
     step_bytes.push_back(bytes / a.gen);
     AddProfile(&decode_prof, kernel_profile::Snapshot());
+    // Before the probe's 1 GiB buffer exists: what the model run itself holds (mapped weights that
+    // were touched count as resident, the rest of the mapping does not).
+    if (rep == 0) resident = ResidentMb();
+    read_gbs_runs.push_back(probe.GBs(threads, 3));
+    ratio_runs.push_back(bytes / a.gen / decode_s.back() / 1e9 / read_gbs_runs.back());
   }
-  // Before the bandwidth probe's 1 GiB buffer: what the model run itself holds (mapped weights
-  // that were touched count as resident, the rest of the mapping does not).
-  const auto [rss_mb, peak_mb] = ResidentMb();
-  const double read_gbs = MachineReadGBs(threads);
+  const auto [rss_mb, peak_mb] = resident;
+  const double read_gbs = Median(read_gbs_runs), ratio = Median(ratio_runs);
   const double prefill = Median(prefill_s), step = Median(decode_s), bytes = Median(step_bytes);
-  const double flops = 2.0 * static_cast<double>(acc.params_active) * a.prompt_len;
+  // Linear-layer FLOPs of the prompt: every active weight once per token, except that the head
+  // runs for the last position only (and the embedding is a row lookup, not a product).
+  const double head = static_cast<double>(acc.active_params_by_kind.count(TensorKind::kHead)
+                                              ? acc.active_params_by_kind.at(TensorKind::kHead)
+                                              : 0);
+  const double embed = static_cast<double>(acc.active_params_by_kind.count(TensorKind::kEmbed)
+                                               ? acc.active_params_by_kind.at(TensorKind::kEmbed)
+                                               : 0);
+  const double per_token_params = static_cast<double>(acc.params_active) - head - embed;
+  const double flops = 2.0 * (per_token_params * a.prompt_len + head);
+  // Time inside the linear kernels during prefill (summed over repeats, like prefill_s).
+  double linear_s = 0;
+  for (const KernelProfileRow& r : prefill_prof) {
+    if (r.name.rfind("Linear", 0) == 0) linear_s += r.seconds;
+  }
+  const double prefill_total = std::accumulate(prefill_s.begin(), prefill_s.end(), 0.0);
+  const double linear_gflops = linear_s > 0 ? flops * a.repeat / linear_s / 1e9 : 0;
   const double eff = bytes / step / 1e9;
   nlohmann::json out = {
       {"model", a.model},
@@ -332,11 +362,13 @@ int RunBench(const std::vector<std::string>& args) {
       {"repeat", a.repeat},
       {"prefill_tok_s", a.context > 0 ? 0.0 : a.prompt_len / prefill},
       {"prefill_gflops", a.context > 0 ? 0.0 : flops / prefill / 1e9},
+      {"prefill_linear_gflops", a.context > 0 ? 0.0 : linear_gflops},
+      {"prefill_linear_share", a.context > 0 || prefill_total <= 0 ? 0.0 : linear_s / prefill_total},
       {"decode_tok_s", 1.0 / step},
       {"decode_bytes_per_token", static_cast<int64_t>(bytes)},
       {"decode_effective_gbs", eff},
       {"machine_read_gbs", read_gbs},
-      {"decode_bandwidth_ratio", eff / read_gbs},
+      {"decode_bandwidth_ratio", ratio},
       {"resident_mb", rss_mb},
       {"resident_peak_mb", peak_mb},
   };
@@ -352,14 +384,19 @@ int RunBench(const std::vector<std::string>& args) {
   }
   std::printf("model %s, %d threads, medians of %d runs\n", a.model.c_str(), threads, a.repeat);
   if (a.context > 0) std::printf("synthetic context of %lld tokens (no prefill)\n", static_cast<long long>(a.context));
-  else std::printf("prefill  %d tokens: %.1f tok/s, %.2f GFLOP/s in the linear layers (2 x %.3g active params/token)\n",
-              a.prompt_len, a.prompt_len / prefill, flops / prefill / 1e9,
-              static_cast<double>(acc.params_active));
+  else {
+    std::printf("prefill  %d tokens: %.1f tok/s = %.2f GFLOP/s of linear-layer work over the whole prefill\n"
+                "         (2 x %.3g params/token, head once); inside the linear kernels %.2f GFLOP/s"
+                " (%.0f%% of prefill time)\n",
+                a.prompt_len, a.prompt_len / prefill, flops / prefill / 1e9, per_token_params,
+                linear_gflops, prefill_total > 0 ? 100.0 * linear_s / prefill_total : 0.0);
+  }
   std::printf("decode   %d steps: %.2f tok/s, %.1f ms/token\n", a.gen, 1.0 / step, step * 1e3);
   std::printf("         bytes touched per token: %.3f MB (weights: %.3f MB fixed + chosen experts x %.3f MB; caches)\n",
               bytes / 1e6, bm.fixed / 1e6, bm.per_expert / 1e6);
-  std::printf("         effective bandwidth %.2f GB/s vs machine read %.2f GB/s (%d threads): ratio %.3f\n",
-              eff, read_gbs, threads, eff / read_gbs);
+  std::printf("         effective bandwidth %.2f GB/s vs machine read %.2f GB/s (%d threads): ratio %.3f\n"
+              "         (ratio: median over runs of each run's decode vs the probe right after it)\n",
+              eff, read_gbs, threads, ratio);
   std::printf("memory   resident %.0f MB (peak %.0f MB): touched weights + caches + scratch\n", rss_mb,
               peak_mb);
   if (a.profile) {
