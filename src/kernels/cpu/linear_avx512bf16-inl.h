@@ -384,28 +384,41 @@ inline void WeightScaleRange(const Fp8Weight& w, int kb, FoldRange* r) {
 
 // q·s_x of m rows (scales 1), and their exponent range. Products are exact (q has 4 significant
 // bits, s_x is a power of two) unless they leave the normal range, which the range check catches.
-inline detail::QuantizedRows ScaledActs(const detail::QuantizedRows& a, int m, int k, FoldRange* r) {
+DSV4_BF16_ATTR inline detail::QuantizedRows ScaledActs(const detail::QuantizedRows& a, int m,
+                                                      int k, FoldRange* r) {
   detail::QuantizedRows scaled;
   scaled.kb = a.kb;
   scaled.q.resize(a.q.size());
+  const __m512i exp_mask = _mm512_set1_epi32(0xff), low16 = _mm512_set1_epi32(0xffff),
+                magnitude = _mm512_set1_epi32(0x7fffffff);
+  __m512i emin = _mm512_set1_epi32(0xff), emax = _mm512_setzero_si512();
+  __mmask16 bad = 0;
   for (int row = 0; row < m; ++row) {
+    const float* q = a.q.data() + static_cast<size_t>(row) * k;
+    float* o = scaled.q.data() + static_cast<size_t>(row) * k;
     for (int b = 0; b < a.kb; ++b) {
-      const float s = a.s[static_cast<size_t>(row) * a.kb + b];
-      const int i0 = b * kQuantBlock, i1 = std::min(k, i0 + kQuantBlock);
-      const float* q = a.q.data() + static_cast<size_t>(row) * k;
-      float* o = scaled.q.data() + static_cast<size_t>(row) * k;
-      for (int i = i0; i < i1; ++i) {
-        const float v = q[i] * s;
-        o[i] = v;
-        uint32_t bits;
-        std::memcpy(&bits, &v, 4);
-        const int e = static_cast<int>((bits >> 23) & 0xff);
-        if ((bits & 0x7fffffffu) == 0) continue;
-        if (e == 0 || e == 0xff || (bits & 0xffffu) != 0) r->ok = false;  // subnormal, NaN, not bf16
-        r->a_lo = std::min(r->a_lo, e - 127);
-        r->a_hi = std::max(r->a_hi, e - 126);
+      const __m512 s = _mm512_set1_ps(a.s[static_cast<size_t>(row) * a.kb + b]);
+      const int i1 = std::min(k, (b + 1) * kQuantBlock);
+      for (int i = b * kQuantBlock; i < i1; i += 16) {
+        const __mmask16 valid = i1 - i >= 16 ? 0xffff : static_cast<__mmask16>((1u << (i1 - i)) - 1);
+        const __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(valid, q + i), s);
+        _mm512_mask_storeu_ps(o + i, valid, v);
+        const __m512i bits = _mm512_castps_si512(v);
+        const __mmask16 nonzero = _mm512_test_epi32_mask(bits, magnitude);
+        const __m512i e = _mm512_and_si512(_mm512_srli_epi32(bits, 23), exp_mask);
+        // Subnormal, NaN/Inf, or not a bf16 value: not foldable.
+        bad |= nonzero & (_mm512_cmpeq_epi32_mask(e, _mm512_setzero_si512()) |
+                          _mm512_cmpeq_epi32_mask(e, exp_mask) | _mm512_test_epi32_mask(bits, low16));
+        emin = _mm512_mask_min_epi32(emin, nonzero, emin, e);
+        emax = _mm512_mask_max_epi32(emax, nonzero, emax, e);
       }
     }
+  }
+  if (bad) r->ok = false;
+  const int lo = _mm512_reduce_min_epi32(emin), hi = _mm512_reduce_max_epi32(emax);
+  if (hi > 0) {  // some nonzero value: its magnitudes are in [2^(lo-127), 2^(hi-126))
+    r->a_lo = std::min(r->a_lo, lo - 127);
+    r->a_hi = std::max(r->a_hi, hi - 126);
   }
   scaled.s.assign(a.s.size(), 1.0f);
   return scaled;
