@@ -477,7 +477,7 @@ constexpr Fp8FoldedRowFn kFp8FoldedRow[3] = {Fp8FoldedRow<1>, Fp8FoldedRow<2>, F
 // ---- folded GEMM (m >= kPanelMinRows): panels of decoded weight rows (s_w folded in, full K)
 // against register tiles of kFoldNR weight rows x kFoldMR activation rows, two chains each.
 constexpr int kFoldNR = 4, kFoldMR = 3;
-constexpr int kFoldPanelRows = 16;  // rows decoded per panel (4 tiles share each activation tile)
+constexpr int kFoldPanelRows = 32;  // rows decoded per panel: 8 tiles share each activation tile
 
 // Rows [0, rows) of the codes at w (row stride k) -> bf16(w·s_w) per 128-block (ws: the rows'
 // block-row of scales), in the order of PermuteFp8Acts, kp values per row (zeros past k).
@@ -845,15 +845,15 @@ constexpr Fp4FoldedRowFn kFp4FoldedRow[3] = {Fp4FoldedRow<1>, Fp4FoldedRow<2>, F
 // Rows [0, rows) of an MXFP4 weight (row stride k/2 bytes, scales k/32) -> bf16(w·s_w), kp per
 // row, zeros past k. Returns a bit per row whose scales are outside the folded range (those panel
 // rows are garbage and must be recomputed).
-DSV4_BF16_ATTR uint32_t DecodeFp4FoldedPanel(const uint8_t* w, const uint8_t* ws, int k, int rows,
+DSV4_BF16_ATTR uint64_t DecodeFp4FoldedPanel(const uint8_t* w, const uint8_t* ws, int k, int rows,
                                              size_t kp, uint16_t* out) {
   const __m512i table = _mm512_load_si512(GetBf16Tables().e2m1);
   const int row_bytes = k / 2, k32 = k / kFp4Block, full = k / 128, chunks = CeilDiv(k, 128);
-  uint32_t bad = 0;
+  uint64_t bad = 0;
   for (int r = 0; r < rows; ++r) {
     const uint8_t* wrow = w + static_cast<size_t>(r) * row_bytes;
     const uint8_t* srow = ws + static_cast<size_t>(r) * k32;
-    if (!Fp4RowScalesFoldable(srow, k32)) bad |= 1u << r;
+    if (!Fp4RowScalesFoldable(srow, k32)) bad |= uint64_t{1} << r;
     uint16_t* o = out + r * kp;
     for (int c = 0; c < chunks; ++c) {
       __m512i wv[4];
@@ -932,7 +932,7 @@ DSV4_BF16_ATTR void Fp4Rows(const Fp4Acts& p, int m, const Fp4Weight& w, int n0,
   std::vector<uint16_t> panel(kFoldPanelRows * kp);
   for (int n = n0; n < n1; n += kFoldPanelRows) {
     const int rows = std::min(kFoldPanelRows, n1 - n);
-    const uint32_t bad = DecodeFp4FoldedPanel(w.w + static_cast<size_t>(n) * (k / 2),
+    const uint64_t bad = DecodeFp4FoldedPanel(w.w + static_cast<size_t>(n) * (k / 2),
                                               w.scale + static_cast<size_t>(n) * k32, k, rows, kp,
                                               panel.data());
     for (int j = 0; j < m; j += kFoldMR) {
