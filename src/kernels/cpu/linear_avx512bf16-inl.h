@@ -83,6 +83,18 @@ DSV4_BF16_ATTR HWY_INLINE __m512 Reduce16(const __m512* p) {
   return _mm512_add_ps(_mm512_shuffle_f32x4(u01, u23, 0x88), _mm512_shuffle_f32x4(u01, u23, 0xdd));
 }
 
+// Horizontal sums of count <= 16 vectors into out[0..count): lane i of Reduce16 is p[i]'s sum by a
+// fixed tree that does not depend on the other vectors, so every path that sums its outputs here
+// (matrix-vector and GEMM alike) rounds them identically. One transpose-reduce instead of a
+// reduce per output.
+DSV4_BF16_ATTR HWY_INLINE void SumLanes(const __m512* v, int count, float* out) {
+  __m512 p[16];
+  for (int i = 0; i < 16; ++i) p[i] = i < count ? v[i] : _mm512_setzero_ps();
+  alignas(64) float s[16];
+  _mm512_store_ps(s, Reduce16(p));
+  for (int i = 0; i < count; ++i) out[i] = s[i];
+}
+
 DSV4_BF16_ATTR HWY_INLINE __m512 Dp(__m512 acc, __m512i w, const uint16_t* x) {
   return _mm512_dpbf16_ps(acc, (__m512bh)w, (__m512bh)_mm512_loadu_si512(x));
 }
@@ -467,8 +479,11 @@ DSV4_BF16_ATTR void Fp8FoldedRow(const uint8_t* wrow, int k, const uint16_t* xs,
       for (int v = 0; v < 4; ++v) acc[r][v & 1] = Dp(acc[r][v & 1], wv[v], xs + r * kp + i0 + 32 * v);
     }
   }
-  for (int r = 0; r < R; ++r)
-    y[r * y_stride] = RoundBf16(_mm512_reduce_add_ps(_mm512_add_ps(acc[r][0], acc[r][1])));
+  __m512 total[R];
+  for (int r = 0; r < R; ++r) total[r] = _mm512_add_ps(acc[r][0], acc[r][1]);
+  float sums[R];
+  SumLanes(total, R, sums);
+  for (int r = 0; r < R; ++r) y[r * y_stride] = RoundBf16(sums[r]);
 }
 
 using Fp8FoldedRowFn = void (*)(const uint8_t*, int, const uint16_t*, size_t, float*, size_t);
@@ -535,13 +550,16 @@ DSV4_BF16_ATTR void FoldedTile(const uint16_t* wp, const uint16_t* xp, size_t kp
       }
     }
   }
+  __m512 total[NR * MR];
 #pragma GCC unroll 3
   for (int j = 0; j < MR; ++j) {
 #pragma GCC unroll 4
-    for (int i = 0; i < NR; ++i) {
-      y[j * y_stride + i] =
-          RoundBf16(_mm512_reduce_add_ps(_mm512_add_ps(acc[i][j][0], acc[i][j][1])));
-    }
+    for (int i = 0; i < NR; ++i) total[j * NR + i] = _mm512_add_ps(acc[i][j][0], acc[i][j][1]);
+  }
+  float sums[NR * MR];
+  SumLanes(total, NR * MR, sums);
+  for (int j = 0; j < MR; ++j) {
+    for (int i = 0; i < NR; ++i) y[j * y_stride + i] = RoundBf16(sums[j * NR + i]);
   }
 }
 
@@ -834,8 +852,11 @@ DSV4_BF16_ATTR void Fp4FoldedRow(const uint8_t* wrow, const uint8_t* ws, int k, 
         acc[r][j & 1] = Dp(acc[r][j & 1], wv[j], xs + r * kp + c * 128 + 32 * j);
     }
   }
-  for (int r = 0; r < R; ++r)
-    y[r * y_stride] = RoundBf16(_mm512_reduce_add_ps(_mm512_add_ps(acc[r][0], acc[r][1])));
+  __m512 total[R];
+  for (int r = 0; r < R; ++r) total[r] = _mm512_add_ps(acc[r][0], acc[r][1]);
+  float sums[R];
+  SumLanes(total, R, sums);
+  for (int r = 0; r < R; ++r) y[r * y_stride] = RoundBf16(sums[r]);
 }
 
 using Fp4FoldedRowFn = void (*)(const uint8_t*, const uint8_t*, int, const uint16_t*, size_t,
