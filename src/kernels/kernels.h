@@ -5,9 +5,12 @@
 //   target).
 // The functions below dispatch: to cpu/ where a fast version exists, else to ref/. DSV4_KERNELS=ref
 // in the environment (read once, at the first call) forces the scalar path everywhere.
-// Fast versions reproduce the reference numerics (same quantization, same per-block fp32 partials,
-// same scale points, same bf16 rounding); only the summation order inside a block and across the
-// accumulator may differ, so an output equals ref or is 1 bf16 ulp away (tests/kernels checks it).
+// Fast versions reproduce the reference numerics (same quantization, same exact products, same
+// scale points, same bf16 rounding); only the order of the fp32 additions may differ, so an output
+// equals ref or is 1 bf16 ulp away (tests/kernels checks it). FP8/FP4 scales are powers of two, so
+// the fast kernels fold them into the operands (each output one dot product of exact products, the
+// reference's per-block partials times s_x·s_w re-associated) wherever that is exact, and keep the
+// per-block form where it is not (docs/kernels.md).
 //
 // Activations are fp32 arrays; "bf16 out" means every element is rounded to a bf16 value (still
 // held in fp32), exactly where the reference stores a bf16 tensor. Shapes are row-major.

@@ -976,19 +976,31 @@ void LinearFp4Bf16(const detail::QuantizedRows& a, int m, const Fp4Weight& w, fl
   ThreadPool::Global().ParallelFor(w.n, [&](int n0, int n1) { Fp4Rows(p, m, w, n0, n1, y); });
 }
 
-// Independent MXFP4 linears (the routed experts of a step) in one parallel pass over all rows.
+// Independent MXFP4 linears (the routed experts of a step) in one parallel pass over all rows. The
+// pass is split by work, not rows: in prefill each expert has its own number of tokens, and ranges
+// of equal row counts left one thread finishing a busy expert alone. Row r of job j is unit
+// first[j] + r·weight[j] (weight ~ its activation rows), and a range owns the rows whose unit it
+// holds.
 void LinearFp4GroupBf16(const Fp4Job* jobs, int count) {
   std::vector<Fp4Acts> acts(count);
-  std::vector<int> first(count + 1, 0);  // first row of each job in the combined range
+  std::vector<int64_t> first(count + 1, 0), weight(count, 1);
   for (int j = 0; j < count; ++j) {
     const Fp4Job& job = jobs[j];
     if (job.m > 0) acts[j] = PrepareFp4Acts(detail::QuantizeRows(job.x, job.m, job.w.k), job.m, job.w.k);
-    first[j + 1] = first[j] + (job.m > 0 ? job.w.n : 0);
+    weight[j] = 1 + job.m / 16;
+    first[j + 1] = first[j] + (job.m > 0 ? job.w.n * weight[j] : 0);
   }
-  ThreadPool::Global().ParallelFor(first[count], [&](int r0, int r1) {
+  DSV4_CHECK(first[count] < (int64_t{1} << 31));
+  ThreadPool::Global().ParallelFor(static_cast<int>(first[count]), [&](int u0, int u1) {
     for (int j = 0; j < count; ++j) {
-      const int lo = std::max(r0, first[j]), hi = std::min(r1, first[j + 1]);
-      if (lo < hi) Fp4Rows(acts[j], jobs[j].m, jobs[j].w, lo - first[j], hi - first[j], jobs[j].y);
+      if (jobs[j].m <= 0) continue;
+      // Rows whose unit first[j] + r·weight[j] lies in [u0, u1).
+      auto row_at = [&](int64_t u) {
+        const int64_t r = (u - first[j] + weight[j] - 1) / weight[j];
+        return static_cast<int>(std::clamp<int64_t>(r, 0, jobs[j].w.n));
+      };
+      const int lo = row_at(u0), hi = row_at(u1);
+      if (lo < hi) Fp4Rows(acts[j], jobs[j].m, jobs[j].w, lo, hi, jobs[j].y);
     }
   });
 }
