@@ -131,9 +131,9 @@ HWY_INLINE void ScaleRoundBf16(float* HWY_RESTRICT v, int n, float scale) {
 
 // Σ x[i]·bf16(w_r[i]) over k values for R weight rows (row stride `stride`), fp32 accumulate (the
 // bf16 -> fp32 widening is exact). The rows share each activation load: the activations are fp32,
-// twice the weight's bytes, and on Zen 4 the L1 load bandwidth they take slows the weight stream
-// from DRAM (1 row: ~19-23 GB/s on 2 threads, 4 rows: ~24, no activation loads at all: ~40).
-// Each row's sum has the same order for every R, so no output depends on the tiling.
+// twice the weight's bytes, and the L1 load bandwidth they take slows a weight stream (a
+// microbenchmark without activation loads streams ~1.7x faster). Each row's sum has the same order
+// for every R, so no output depends on the tiling.
 template <int R>
 HWY_INLINE void DotBf16Rows(const float* HWY_RESTRICT x, const uint16_t* HWY_RESTRICT w,
                             size_t stride, int k, float* out) {
