@@ -244,7 +244,7 @@ TEST(FastLinearBf16, MatchesRefOnOddShapes) {
 }
 
 // A row's output never depends on how many rows are computed with it (batched decode must equal
-// separate decodes): m rows at once vs one at a time, FP8 (in-register and panel paths) and FP4.
+// separate decodes): m rows at once vs one at a time, FP8 (in-register and panel paths), FP4, bf16.
 TEST(FastLinear, BatchSizeDoesNotChangeResults) {
   ForEachTarget([] {
     std::mt19937 rng(17);
@@ -269,6 +269,17 @@ TEST(FastLinear, BatchSizeDoesNotChangeResults) {
         cpu::LinearFp4(x.data() + static_cast<size_t>(r) * k, 1, wt4, one.data());
         EXPECT_TRUE(std::equal(one.begin(), one.end(), y4.begin() + static_cast<size_t>(r) * n))
             << "fp4 m=" << m << " row " << r;
+      }
+      // bf16 weights, fp32 activations: register tiles at m > 1, one row at a time at m = 1.
+      std::vector<uint16_t> wb(static_cast<size_t>(n) * k);
+      for (auto& b : wb) b = FloatToBf16(std::ldexp(static_cast<float>(rng() % 255) - 127.0f, -7));
+      const Bf16Weight wtb{wb.data(), n, k};
+      std::vector<float> yb(static_cast<size_t>(m) * n);
+      cpu::LinearBf16(x.data(), m, wtb, yb.data(), /*round_bf16=*/false);
+      for (int r = 0; r < m; ++r) {
+        cpu::LinearBf16(x.data() + static_cast<size_t>(r) * k, 1, wtb, one.data(), false);
+        EXPECT_TRUE(std::equal(one.begin(), one.end(), yb.begin() + static_cast<size_t>(r) * n))
+            << "bf16 m=" << m << " row " << r;
       }
     }
   });

@@ -130,10 +130,8 @@ HWY_INLINE void ScaleRoundBf16(float* HWY_RESTRICT v, int n, float scale) {
 }
 
 // Σ x[i]·bf16(w_r[i]) over k values for R weight rows (row stride `stride`), fp32 accumulate (the
-// bf16 -> fp32 widening is exact). The rows share each activation load: the activations are fp32,
-// twice the weight's bytes, and the L1 load bandwidth they take slows a weight stream (a
-// microbenchmark without activation loads streams ~1.7x faster). Each row's sum has the same order
-// for every R, so no output depends on the tiling.
+// bf16 -> fp32 widening is exact); the rows share each activation load. Each row's sum has the
+// same order for every R (and in DotBf16Tile), so no output depends on the tiling.
 template <int R>
 HWY_INLINE void DotBf16Rows(const float* HWY_RESTRICT x, const uint16_t* HWY_RESTRICT w,
                             size_t stride, int k, float* out) {
@@ -162,6 +160,55 @@ HWY_INLINE void DotBf16Rows(const float* HWY_RESTRICT x, const uint16_t* HWY_RES
     float sum = hn::GetLane(hn::SumOfLanes(df, hn::Add(acc0[r], acc1[r])));
     for (int t = i; t < k; ++t) sum += x[t] * Bf16ToFloat(w[r * stride + t]);
     out[r] = sum;
+  }
+}
+
+// NR weight rows × MR activation rows (out[j·NR + i]), each output in exactly DotBf16Rows' order
+// (two chains of vectors, the same lane sum, the same scalar tail), so tiling changes no bit: a
+// register tile of 24 fp32 accumulators, 2·NR widened weight vectors and 2·MR activation vectors
+// per 32 values for 24 FMAs (prefill's compressors and gate; the matrix-vector path stays above).
+template <int NR, int MR>
+HWY_INLINE void DotBf16Tile(const float* HWY_RESTRICT x, size_t x_stride,
+                            const uint16_t* HWY_RESTRICT w, size_t w_stride, int k, float* out) {
+  const DF df;
+  const DU du;
+  const hn::Rebind<uint16_t, DU> d16;
+  const int lanes = static_cast<int>(hn::Lanes(df));
+  auto widen = [&](const uint16_t* p) {
+    return hn::BitCast(df, hn::ShiftLeft<16>(hn::PromoteTo(du, hn::LoadU(d16, p))));
+  };
+  hn::Vec<DF> acc0[NR][MR], acc1[NR][MR];
+  for (int i = 0; i < NR; ++i) {
+    for (int j = 0; j < MR; ++j) acc0[i][j] = acc1[i][j] = hn::Zero(df);
+  }
+  int t = 0;
+  for (; t + 2 * lanes <= k; t += 2 * lanes) {
+    hn::Vec<DF> w0[NR], w1[NR];
+    for (int i = 0; i < NR; ++i) {
+      w0[i] = widen(w + i * w_stride + t);
+      w1[i] = widen(w + i * w_stride + t + lanes);
+    }
+    for (int j = 0; j < MR; ++j) {
+      const auto x0 = hn::LoadU(df, x + j * x_stride + t);
+      const auto x1 = hn::LoadU(df, x + j * x_stride + t + lanes);
+      for (int i = 0; i < NR; ++i) {
+        acc0[i][j] = hn::MulAdd(x0, w0[i], acc0[i][j]);
+        acc1[i][j] = hn::MulAdd(x1, w1[i], acc1[i][j]);
+      }
+    }
+  }
+  for (; t + lanes <= k; t += lanes) {
+    for (int j = 0; j < MR; ++j) {
+      const auto x0 = hn::LoadU(df, x + j * x_stride + t);
+      for (int i = 0; i < NR; ++i) acc0[i][j] = hn::MulAdd(x0, widen(w + i * w_stride + t), acc0[i][j]);
+    }
+  }
+  for (int j = 0; j < MR; ++j) {
+    for (int i = 0; i < NR; ++i) {
+      float sum = hn::GetLane(hn::SumOfLanes(df, hn::Add(acc0[i][j], acc1[i][j])));
+      for (int u = t; u < k; ++u) sum += x[j * x_stride + u] * Bf16ToFloat(w[i * w_stride + u]);
+      out[j * NR + i] = sum;
+    }
   }
 }
 
@@ -280,8 +327,8 @@ void LinearFp4GroupImpl(const Fp4Job* jobs, int count) {
 void LinearFp8AsBf16Impl(const float* x, int m, const Fp8Weight& w, float* y) {
   if (m <= 0 || w.n <= 0) return;
   const int k = w.k, kb = CeilDiv(k, kQuantBlock);
-  std::vector<float> xb(static_cast<size_t>(m) * k);
-  for (size_t i = 0; i < xb.size(); ++i) xb[i] = RoundBf16(x[i]);
+  std::vector<float> xb(x, x + static_cast<size_t>(m) * k);
+  ScaleRoundBf16(xb.data(), static_cast<int>(xb.size()), 1.0f);  // RoundBf16, vectorized
 #if HWY_TARGET == HWY_AVX3_DL
   if (HasAvx512Bf16()) {
     // bf16 activations are exact operands of the bf16 dot, so the FP8 kernel applies unchanged
@@ -314,28 +361,41 @@ void LinearFp8AsBf16Impl(const float* x, int m, const Fp8Weight& w, float* y) {
   });
 }
 
-// Weight rows per activation load (DotBf16Rows) when m > 1 (weights hot in cache, the kernel bound
-// by L1 loads). At m = 1 the rows stream from DRAM, where one sequential stream per thread reads
-// fastest on this VM (4 rows at once measured no better in the model), so rows go one at a time.
+// Weight rows per DotBf16Tile at m > 1 (weights hot in cache). At m = 1 the rows stream from DRAM,
+// where one sequential stream per thread reads fastest on this VM (4 rows per activation load
+// measured no better in the model's decode), so rows go one at a time.
 constexpr int kBf16Rows = 4;
 
 void LinearBf16Impl(const float* x, int m, const Bf16Weight& w, float* y, bool round_bf16) {
   const int k = w.k;
+  constexpr int kTileActs = 3;  // activation rows per DotBf16Tile
   ThreadPool::Global().ParallelFor(w.n, [&](int n0, int n1) {
+    auto put = [&](int r, int n, float v) {
+      y[static_cast<size_t>(r) * w.n + n] = round_bf16 ? RoundBf16(v) : v;
+    };
     for (int mt = 0; mt < m; mt += kRowTile) {
+      const int mt_end = std::min(m, mt + kRowTile);
       for (int n = n0; n < n1; n += kBf16Rows) {
         const int rows = std::min(kBf16Rows, n1 - n);
         const uint16_t* w_rows = w.w + static_cast<size_t>(n) * k;
-        for (int r = mt; r < std::min(m, mt + kRowTile); ++r) {
-          float out[kBf16Rows];
-          const float* xr = x + static_cast<size_t>(r) * k;
-          if (rows == kBf16Rows && m > 1) {
-            DotBf16Rows<kBf16Rows>(xr, w_rows, static_cast<size_t>(k), k, out);
-          } else {
-            for (int i = 0; i < rows; ++i) DotBf16Rows<1>(xr, w_rows + static_cast<size_t>(i) * k, 0, k, out + i);
+        int r = mt;
+        if (rows == kBf16Rows && m > 1) {
+          for (; r + kTileActs <= mt_end; r += kTileActs) {
+            float out[kTileActs * kBf16Rows];
+            DotBf16Tile<kBf16Rows, kTileActs>(x + static_cast<size_t>(r) * k, static_cast<size_t>(k),
+                                              w_rows, static_cast<size_t>(k), k, out);
+            for (int j = 0; j < kTileActs; ++j) {
+              for (int i = 0; i < kBf16Rows; ++i) put(r + j, n + i, out[j * kBf16Rows + i]);
+            }
           }
-          for (int i = 0; i < rows; ++i)
-            y[static_cast<size_t>(r) * w.n + n + i] = round_bf16 ? RoundBf16(out[i]) : out[i];
+        }
+        for (; r < mt_end; ++r) {
+          const float* xr = x + static_cast<size_t>(r) * k;
+          for (int i = 0; i < rows; ++i) {
+            float out;
+            DotBf16Rows<1>(xr, w_rows + static_cast<size_t>(i) * k, 0, k, &out);
+            put(r, n + i, out);
+          }
         }
       }
     }
