@@ -361,10 +361,13 @@ void LinearFp8AsBf16Impl(const float* x, int m, const Fp8Weight& w, float* y) {
   });
 }
 
-// Weight rows per DotBf16Tile at m > 1 (weights hot in cache). At m = 1 the rows stream from DRAM,
-// where one sequential stream per thread reads fastest on this VM (4 rows per activation load
-// measured no better in the model's decode), so rows go one at a time.
+// Weight rows per DotBf16Tile at m > 1 (weights hot in cache), and per activation load at m = 1
+// when the fp32 activation row is large. Measured in the model's decode (head, interleaved runs):
+// at k = 4096 (16 KiB of activations) one row at a time was faster in 3 of 4 pairs (one DRAM
+// stream per thread reads fastest here); at k = 7168 (28 KiB, nearly all of the 32 KiB L1, so the
+// streaming weight lines evict it) 4 rows per activation load were 20-25% faster in 4 of 4 pairs.
 constexpr int kBf16Rows = 4;
+constexpr int kBf16SingleRowMaxK = 4096;
 
 void LinearBf16Impl(const float* x, int m, const Bf16Weight& w, float* y, bool round_bf16) {
   const int k = w.k;
@@ -379,6 +382,12 @@ void LinearBf16Impl(const float* x, int m, const Bf16Weight& w, float* y, bool r
         const int rows = std::min(kBf16Rows, n1 - n);
         const uint16_t* w_rows = w.w + static_cast<size_t>(n) * k;
         int r = mt;
+        if (rows == kBf16Rows && m == 1 && k > kBf16SingleRowMaxK) {
+          float out[kBf16Rows];
+          DotBf16Rows<kBf16Rows>(x, w_rows, static_cast<size_t>(k), k, out);
+          for (int i = 0; i < kBf16Rows; ++i) put(0, n + i, out[i]);
+          continue;
+        }
         if (rows == kBf16Rows && m > 1) {
           for (; r + kTileActs <= mt_end; r += kTileActs) {
             float out[kTileActs * kBf16Rows];
