@@ -8,7 +8,9 @@
 //
 // Numerics (kernels.h): activations quantized exactly as ref (ref::QuantizeE4M3); products of e4m3
 // and e4m3/e2m1 values are exact in fp32 and in bf16; per scale block one fp32 partial sum, times
-// (s_x · s_w), added to an fp32 accumulator; bf16 out. Only the summation order differs from ref.
+// (s_x · s_w), added to an fp32 accumulator (the portable kernels), or, with both power-of-two
+// scales folded into exact bf16 operands, one dot product per output (the AVX-512 BF16 kernels,
+// docs/kernels.md); bf16 out. Only the summation order differs from ref.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/cpu/linear.cc"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep (must precede highway.h)

@@ -3,12 +3,13 @@
 //
 // Idea: e4m3 and e2m1 values (and e4m3 activations) are exact in bf16, and their products are
 // exact in fp32, so `vdpbf16ps` (32 products per instruction, fp32 accumulate) computes the
-// reference's per-block partial sums up to summation order. Weights are decoded to bf16 in
-// registers by table lookups (vpermi2b on bytes for the 128 e4m3 magnitudes, vpermw on 16-bit
-// lanes for the 16 e2m1 nibbles); both leave the elements in a fixed permuted order, so the
-// activations are stored once per call in that same order instead. Per-block partials
-// of 16 blocks are reduced to one vector of 16 block sums with shuffles, scaled by s_x·s_w
-// (16 at a time) and added to a 16-lane fp32 accumulator, summed once at the end.
+// reference's sums up to summation order. Weights are decoded to bf16 in registers by table
+// lookups (vpermi2b on bytes for the 128 e4m3 magnitudes, vpermw on 16-bit lanes for the 16 e2m1
+// nibbles); both leave the elements in a fixed permuted order, so the activations are stored once
+// per call in that same order instead. Since both scales are powers of two, they are folded into
+// the operands wherever that is exact ("folded scales" below: one dot product per output); the
+// per-block kernels (partials of 16 blocks reduced to one vector by shuffles, scaled by s_x·s_w 16
+// at a time) remain for calls and rows outside that range.
 //
 // Not a standalone header: no include guard, it lives in linear.cc's per-target namespace.
 
