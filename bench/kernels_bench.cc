@@ -123,17 +123,18 @@ void Report(benchmark::State& state, size_t weight_bytes) {
   state.SetLabel(state.range(0) == kRef ? "ref" : cpu::TargetName());
 }
 
-// MXFP4 expert w1 of V4-Flash: [2048, 4096], one token (the decode hot path).
-void BM_Fp4Gemv(benchmark::State& state) {
-  const int n = 2048, k = 4096, m = 1;
+// MXFP4 expert w1 of V4-Flash: [2048, 4096] with m activation rows (1: the decode hot path; 192:
+// one expert's share of a 512-token prefill, 6 of 16 experts per token).
+void Fp4Bench(benchmark::State& state, int m) {
+  const int n = 2048, k = 4096;
   const size_t codes = size_t{1} * n * k / 2, scales = size_t{1} * n * k / 32;
   WeightCopies w(codes + scales, 1);
   // Valid e8m0 scales (no NaN) around 2^-8, as in checkpoints.
   for (int c = 0; c < w.copies; ++c) {
     for (size_t i = 0; i < scales; ++i) w.at(c)[codes + i] = static_cast<uint8_t>(116 + i % 8);
   }
-  std::vector<float> x(k), y(n);
-  for (int i = 0; i < k; ++i) x[i] = RoundBf16(std::sin(0.37f * i));
+  std::vector<float> x(static_cast<size_t>(m) * k), y(static_cast<size_t>(m) * n);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = RoundBf16(std::sin(0.37f * static_cast<float>(i)));
   DramReadBytesPerSecond();
   int it = 0;
   for (auto _ : state) {
@@ -144,13 +145,19 @@ void BM_Fp4Gemv(benchmark::State& state) {
     ++it;
   }
   Report(state, codes + scales);
+  state.counters["GFLOPs"] =
+      benchmark::Counter(2.0 * m * n * k * state.iterations() / 1e9, benchmark::Counter::kIsRate);
 }
+void BM_Fp4Gemv(benchmark::State& state) { Fp4Bench(state, 1); }
+void BM_Fp4Gemm192(benchmark::State& state) { Fp4Bench(state, 192); }
 BENCHMARK(BM_Fp4Gemv)
     ->Arg(kRef)
     ->Arg(kFast)
     ->UseRealTime()
     ->MinTime(0.5)
     ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_Fp4Gemm192)->Arg(kRef)->Iterations(1)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Fp4Gemm192)->Arg(kFast)->UseRealTime()->MinTime(0.5)->Unit(benchmark::kMillisecond);
 
 // FP8 [4096, 8192] with m activation rows (1: GEMV; 64: a small GEMM, prefill chunk / batch).
 void Fp8Bench(benchmark::State& state, int m) {
