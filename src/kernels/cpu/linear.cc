@@ -131,44 +131,12 @@ HWY_INLINE void ScaleRoundBf16(float* HWY_RESTRICT v, int n, float scale) {
   for (; i < n; ++i) v[i] = RoundBf16(v[i] * scale);
 }
 
-// Σ x[i]·bf16(w_r[i]) over k values for R weight rows (row stride `stride`), fp32 accumulate (the
-// bf16 -> fp32 widening is exact); the rows share each activation load. Each row's sum has the
-// same order for every R (and in DotBf16Tile), so no output depends on the tiling.
-template <int R>
-HWY_INLINE void DotBf16Rows(const float* HWY_RESTRICT x, const uint16_t* HWY_RESTRICT w,
-                            size_t stride, int k, float* out) {
-  const DF df;
-  const DU du;
-  const hn::Rebind<uint16_t, DU> d16;
-  const int lanes = static_cast<int>(hn::Lanes(df));
-  auto widen = [&](const uint16_t* p) {
-    return hn::BitCast(df, hn::ShiftLeft<16>(hn::PromoteTo(du, hn::LoadU(d16, p))));
-  };
-  hn::Vec<DF> acc0[R], acc1[R];
-  for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = hn::Zero(df);
-  int i = 0;
-  for (; i + 2 * lanes <= k; i += 2 * lanes) {
-    const auto x0 = hn::LoadU(df, x + i), x1 = hn::LoadU(df, x + i + lanes);
-    for (int r = 0; r < R; ++r) {
-      acc0[r] = hn::MulAdd(x0, widen(w + r * stride + i), acc0[r]);
-      acc1[r] = hn::MulAdd(x1, widen(w + r * stride + i + lanes), acc1[r]);
-    }
-  }
-  for (; i + lanes <= k; i += lanes) {
-    const auto x0 = hn::LoadU(df, x + i);
-    for (int r = 0; r < R; ++r) acc0[r] = hn::MulAdd(x0, widen(w + r * stride + i), acc0[r]);
-  }
-  for (int r = 0; r < R; ++r) {
-    float sum = hn::GetLane(hn::SumOfLanes(df, hn::Add(acc0[r], acc1[r])));
-    for (int t = i; t < k; ++t) sum += x[t] * Bf16ToFloat(w[r * stride + t]);
-    out[r] = sum;
-  }
-}
-
-// NR weight rows × MR activation rows (out[j·NR + i]), each output in exactly DotBf16Rows' order
-// (two chains of vectors, the same lane sum, the same scalar tail), so tiling changes no bit: a
-// register tile of 24 fp32 accumulators, 2·NR widened weight vectors and 2·MR activation vectors
-// per 32 values for 24 FMAs (prefill's compressors and gate; the matrix-vector path stays above).
+// Σ x_j[t]·bf16(w_i[t]) over k values for NR weight rows (stride w_stride) × MR activation rows
+// (stride x_stride) into out[j·NR + i], fp32 accumulate (the bf16 -> fp32 widening is exact). Every
+// output has the same order for any NR and MR (two chains of vectors, the same lane sum, the same
+// scalar tail), so tiling changes no bit. <NR, 1>: NR weight rows share each activation load (the
+// matrix-vector path); <4, 3>: a register tile of 24 accumulators, 2·NR widened weight vectors and
+// 2·MR activation vectors per 32 values for 24 FMAs (prefill's compressors and gate).
 template <int NR, int MR>
 HWY_INLINE void DotBf16Tile(const float* HWY_RESTRICT x, size_t x_stride,
                             const uint16_t* HWY_RESTRICT w, size_t w_stride, int k, float* out) {
@@ -386,7 +354,7 @@ void LinearBf16Impl(const float* x, int m, const Bf16Weight& w, float* y, bool r
         int r = mt;
         if (rows == kBf16Rows && m == 1 && k > kBf16SingleRowMaxK) {
           float out[kBf16Rows];
-          DotBf16Rows<kBf16Rows>(x, w_rows, static_cast<size_t>(k), k, out);
+          DotBf16Tile<kBf16Rows, 1>(x, 0, w_rows, static_cast<size_t>(k), k, out);
           for (int i = 0; i < kBf16Rows; ++i) put(0, n + i, out[i]);
           continue;
         }
@@ -404,7 +372,7 @@ void LinearBf16Impl(const float* x, int m, const Bf16Weight& w, float* y, bool r
           const float* xr = x + static_cast<size_t>(r) * k;
           for (int i = 0; i < rows; ++i) {
             float out;
-            DotBf16Rows<1>(xr, w_rows + static_cast<size_t>(i) * k, 0, k, &out);
+            DotBf16Tile<1, 1>(xr, 0, w_rows + static_cast<size_t>(i) * k, 0, k, &out);
             put(r, n + i, out);
           }
         }
