@@ -118,16 +118,35 @@ void Model::Block(const BlockWeights& blk, const float* X, int S,
   tr.Rec("out", out, {S, hc, D});
 }
 
-void Model::Head(const float* X, const HcWeights& hc_head, const std::vector<float>& norm,
-                 const Trace& tr, float* logits) const {
-  const int D = config_.dim;
-  Vec y = Zeros(D), yn = Zeros(D);
-  HcHead(X, 1, hc_head, config_, y.data());
-  RmsNorm(y.data(), 1, D, norm.data(), config_.norm_eps, yn.data());
-  LinearBf16(yn.data(), 1, weights_.head, logits, /*round_bf16=*/false);  // fp32 head
-  tr.Rec("final.hc_head", y.data(), {D});
-  tr.Rec("final.norm", yn.data(), {D});
-  tr.Rec("final.logits", logits, {config_.vocab_size}, TraceDType::kF32);
+void Model::Head(std::span<const float* const> rows, const HcWeights& hc_head,
+                 const std::vector<float>& norm, const Trace& tr, int traced,
+                 std::span<float* const> logits) const {
+  const int D = config_.dim, V = config_.vocab_size;
+  constexpr int kChunk = 64;  // positions per head call (bounds the staging buffer: 64 x V fp32)
+  const int n = static_cast<int>(rows.size());
+  Vec y = Zeros(D), yn = Zeros(static_cast<size_t>(std::min(n, kChunk)) * D), staged;
+  for (int c0 = 0; c0 < n; c0 += kChunk) {
+    const int c = std::min(kChunk, n - c0);
+    for (int q = 0; q < c; ++q) {
+      HcHead(rows[c0 + q], 1, hc_head, config_, y.data());
+      RmsNorm(y.data(), 1, D, norm.data(), config_.norm_eps, yn.data() + static_cast<size_t>(q) * D);
+      if (c0 + q == traced) {
+        tr.Rec("final.hc_head", y.data(), {D});
+        tr.Rec("final.norm", yn.data() + static_cast<size_t>(q) * D, {D});
+      }
+    }
+    if (c == 1) {
+      LinearBf16(yn.data(), 1, weights_.head, logits[c0], /*round_bf16=*/false);  // fp32 head
+    } else {
+      // Each output is computed in the same order for any number of rows (kernels.h), so this
+      // equals c separate calls bit for bit.
+      staged.resize(static_cast<size_t>(c) * V);
+      LinearBf16(yn.data(), c, weights_.head, staged.data(), /*round_bf16=*/false);
+      for (int q = 0; q < c; ++q)
+        std::copy_n(staged.data() + static_cast<size_t>(q) * V, V, logits[c0 + q]);
+    }
+  }
+  if (traced >= 0) tr.Rec("final.logits", logits[traced], {V}, TraceDType::kF32);
 }
 
 Status Model::Forward(std::span<const int32_t> tokens, ModelState& state, ForwardResult* out,
@@ -167,17 +186,27 @@ Status Model::RunBatch(std::span<const BatchItem> items, TraceSink* trace) const
           Trace{trace, "L" + std::to_string(l)}, Y.data());
     std::swap(X, Y);
   }
+  // Logits of every sequence's last position (every position with all_logits) in one head call:
+  // a batch of B sequences streams the head matrix once per step, not B times.
+  std::vector<const float*> head_rows;
+  std::vector<float*> head_out;
+  int traced = -1;
   for (size_t i = 0; i < items.size(); ++i) {
     const Segment& seg = segments[0][i];
     ForwardResult* out = items[i].out;
     const int first = items[i].all_logits ? 0 : seg.len - 1;
     out->logits.assign(static_cast<size_t>(seg.len - first) * config_.vocab_size, 0.0f);
     for (int r = first; r < seg.len; ++r) {
-      Head(X.data() + static_cast<size_t>(seg.offset + r) * per_pos, weights_.hc_head,
-           weights_.norm, Trace{r == seg.len - 1 ? trace : nullptr, ""},
-           out->logits.data() + static_cast<size_t>(r - first) * config_.vocab_size);
+      if (trace != nullptr && r == seg.len - 1) traced = static_cast<int>(head_rows.size());
+      head_rows.push_back(X.data() + static_cast<size_t>(seg.offset + r) * per_pos);
+      head_out.push_back(out->logits.data() + static_cast<size_t>(r - first) * config_.vocab_size);
     }
-    out->streams.assign(X.begin() + seg.offset * per_pos, X.begin() + (seg.offset + seg.len) * per_pos);
+  }
+  Head(head_rows, weights_.hc_head, weights_.norm, Trace{trace, ""}, traced, head_out);
+  for (size_t i = 0; i < items.size(); ++i) {
+    const Segment& seg = segments[0][i];
+    items[i].out->streams.assign(X.begin() + seg.offset * per_pos,
+                                 X.begin() + (seg.offset + seg.len) * per_pos);
     items[i].state->n_tokens += seg.len;
   }
   return Status::Ok();
@@ -218,7 +247,9 @@ Status Model::ForwardMtp(std::span<const int32_t> tokens, const float* hidden, M
   const Segment seg{0, S, state.n_mtp_tokens, &state.mtp[0]};
   Block(m.block, X.data(), S, {&seg, 1}, tokens.data(), tr, Y.data());
   logits->assign(config_.vocab_size, 0.0f);
-  Head(Y.data() + static_cast<size_t>(S - 1) * hc * D, m.hc_head, m.norm, tr, logits->data());
+  const float* last = Y.data() + static_cast<size_t>(S - 1) * hc * D;
+  float* out = logits->data();
+  Head({&last, 1}, m.hc_head, m.norm, tr, 0, {&out, 1});
   state.n_mtp_tokens += S;
   return Status::Ok();
 }

@@ -82,9 +82,12 @@ class Model {
   // to which sequence (attention state). tokens [S] for hash routing.
   void Block(const BlockWeights& blk, const float* X, int S, std::span<const Segment> segments,
              const int32_t* tokens, const Trace& tr, float* out) const;
-  // HC head + norm + lm head on the streams of one position X [hc, D] → logits [V].
-  void Head(const float* X, const HcWeights& hc_head, const std::vector<float>& norm,
-            const Trace& tr, float* logits) const;
+  // HC head + norm + lm head on the streams of n positions (rows[i] → [hc, D]) → logits[i] [V].
+  // The head matrix (the largest one) is streamed once per call, not once per position; the trace
+  // records position `traced` (-1: none).
+  void Head(std::span<const float* const> rows, const HcWeights& hc_head,
+            const std::vector<float>& norm, const Trace& tr, int traced,
+            std::span<float* const> logits) const;
   // MTP input: bf16(e_proj(enorm(embed(tokens)))[:, None] + h_proj(hnorm(hidden))) [S, hc, D].
   void MtpInput(const MtpWeights& m, std::span<const int32_t> tokens, const float* hidden,
                 const Trace& tr, float* X) const;

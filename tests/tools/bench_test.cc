@@ -23,17 +23,21 @@ TEST(Bench, JsonReportHasEveryFigure) {
   int code = 0;
   const std::string out = RunDsv4("bench --model " + std::string(DSV4_SHARED_DIR) +
                                       "/golden/pro-tiny/model --prompt-len 20 --gen 3 --repeat 1 "
-                                      "--threads 1 --json",
+                                      "--threads 1 --batch 3 --json",
                                   &code);
   ASSERT_EQ(code, 0) << out;
   const auto j = nlohmann::json::parse(out);
   for (const char* key : {"prefill_tok_s", "prefill_gflops", "decode_tok_s", "decode_bytes_per_token",
-                          "decode_effective_gbs", "machine_read_gbs", "decode_bandwidth_ratio"}) {
+                          "decode_effective_gbs", "machine_read_gbs", "decode_bandwidth_ratio",
+                          "prefill_linear_gflops", "prefill_linear_share", "batch_decode_tok_s",
+                          "batch_step_ms"}) {
     ASSERT_TRUE(j.contains(key)) << key;
     EXPECT_GT(j[key].get<double>(), 0.0) << key;
   }
   EXPECT_NEAR(j["decode_bandwidth_ratio"].get<double>(),
               j["decode_effective_gbs"].get<double>() / j["machine_read_gbs"].get<double>(), 1e-9);
+  EXPECT_LE(j["prefill_linear_share"].get<double>(), 1.0);
+  EXPECT_EQ(j["batch"].get<int>(), 3);
   EXPECT_GT(j["resident_mb"].get<double>(), 0.0);
   EXPECT_GE(j["resident_peak_mb"].get<double>(), j["resident_mb"].get<double>());
   // pro-tiny reads at least every attention weight of 6 layers and the 2048x256 bf16 head per token.

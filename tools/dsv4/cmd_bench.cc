@@ -7,9 +7,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <memory>
 #include <numeric>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -32,6 +34,7 @@ double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::
 struct BenchArgs {
   std::string model;
   int prompt_len = 512, gen = 32, threads = 0, repeat = 3;
+  int batch = 1;  // > 1: also decode this many sequences in lockstep (continuous batching)
   int64_t context = 0;  // > 0: decode after a synthetic context of this many tokens (no prefill)
   bool json = false;
   bool profile = false;
@@ -163,6 +166,8 @@ bool Parse(const std::vector<std::string>& args, BenchArgs* a) {
       if (i + 1 >= args.size()) return false;
       a->context = std::atoll(args[++i].c_str());
       if (a->context < 1) return false;
+    } else if (f == "--batch") {
+      if (!num(&a->batch) || a->batch < 1 || a->batch > 256) return false;
     } else if (f == "--json") {
       a->json = true;
     } else if (f == "--profile") {
@@ -264,7 +269,7 @@ int RunBench(const std::vector<std::string>& args) {
   BenchArgs a;
   if (!Parse(args, &a)) {
     std::fprintf(stderr, "usage: dsv4 bench --model DIR [--prompt-len L | --context N] [--gen N] "
-                         "[--threads T] [--repeat R] [--json] [--profile]\n");
+                         "[--threads T] [--repeat R] [--batch B] [--json] [--profile]\n");
     return 2;
   }
   const int threads = a.threads > 0 ? a.threads
@@ -332,6 +337,39 @@ int RunBench(const std::vector<std::string>& args) {
     read_gbs_runs.push_back(probe.GBs(threads, 3));
     ratio_runs.push_back(bytes / a.gen / decode_s.back() / 1e9 / read_gbs_runs.back());
   }
+  // Batched decode: `batch` sequences (the prompt shifted by b, so each routes its own way) decode
+  // `gen` steps in lockstep, one ForwardBatch per step, as the server's continuous batching does.
+  double batch_step = 0;
+  if (a.batch > 1 && a.context == 0) {
+    std::vector<std::unique_ptr<Sequence>> seqs;
+    std::vector<std::vector<float>> logits(a.batch);
+    for (int b = 0; b < a.batch; ++b) {
+      std::vector<int32_t> p(prompt);
+      for (int32_t& t : p) t = static_cast<int32_t>((t + b) % cfg.vocab_size);
+      seqs.push_back(std::make_unique<Sequence>(model));
+      if (Status st = seqs.back()->Append(p, &logits[b]); !st.ok()) {
+        std::fprintf(stderr, "dsv4 bench: %s\n", st.ToString().c_str());
+        return 1;
+      }
+    }
+    std::vector<Sequence*> ptrs;
+    for (auto& sq : seqs) ptrs.push_back(sq.get());
+    std::vector<int32_t> next(a.batch);
+    std::vector<std::span<const int32_t>> toks(a.batch);
+    const auto t0 = Clock::now();
+    for (int i = 0; i < a.gen; ++i) {
+      for (int b = 0; b < a.batch; ++b) {
+        next[b] = static_cast<int32_t>(std::max_element(logits[b].begin(), logits[b].end()) -
+                                       logits[b].begin());
+        toks[b] = std::span<const int32_t>(&next[b], 1);
+      }
+      if (Status st = Sequence::AppendBatch(ptrs, toks, &logits); !st.ok()) {
+        std::fprintf(stderr, "dsv4 bench: %s\n", st.ToString().c_str());
+        return 1;
+      }
+    }
+    batch_step = Since(t0) / a.gen;
+  }
   const auto [rss_mb, peak_mb] = resident;
   const double read_gbs = Median(read_gbs_runs), ratio = Median(ratio_runs);
   const double prefill = Median(prefill_s), step = Median(decode_s), bytes = Median(step_bytes);
@@ -369,6 +407,9 @@ int RunBench(const std::vector<std::string>& args) {
       {"decode_effective_gbs", eff},
       {"machine_read_gbs", read_gbs},
       {"decode_bandwidth_ratio", ratio},
+      {"batch", a.batch},
+      {"batch_decode_tok_s", batch_step > 0 ? a.batch / batch_step : 0.0},
+      {"batch_step_ms", batch_step * 1e3},
       {"resident_mb", rss_mb},
       {"resident_peak_mb", peak_mb},
   };
@@ -397,6 +438,11 @@ int RunBench(const std::vector<std::string>& args) {
   std::printf("         effective bandwidth %.2f GB/s vs machine read %.2f GB/s (%d threads): ratio %.3f\n"
               "         (ratio: median over runs of each run's decode vs the probe right after it)\n",
               eff, read_gbs, threads, ratio);
+  if (batch_step > 0) {
+    std::printf("batched  %d sequences x %d steps: %.2f tok/s aggregate, %.1f ms/step = %.2fx the "
+                "single-sequence rate (one run)\n",
+                a.batch, a.gen, a.batch / batch_step, batch_step * 1e3, a.batch / batch_step * step);
+  }
   std::printf("memory   resident %.0f MB (peak %.0f MB): touched weights + caches + scratch\n", rss_mb,
               peak_mb);
   if (a.profile) {

@@ -455,8 +455,8 @@ DSV4_BF16_ATTR void FoldWeightScales(const uint16_t* xp, size_t kp, int rows, co
   }
 }
 
-// Matrix-vector (R <= 3 activation rows): weight row decoded in registers, activations with s_w
-// folded in (xs: R rows, stride kp). y[r·y_stride] = bf16(Σ products).
+// Matrix-vector (R < kFoldPanelMinRows activation rows): weight row decoded in registers,
+// activations with s_w folded in (xs: R rows, stride kp). y[r·y_stride] = bf16(Σ products).
 template <int R>
 DSV4_BF16_ATTR void Fp8FoldedRow(const uint8_t* wrow, int k, const uint16_t* xs, size_t kp,
                                  float* y, size_t y_stride) {
@@ -474,7 +474,7 @@ DSV4_BF16_ATTR void Fp8FoldedRow(const uint8_t* wrow, int k, const uint16_t* xs,
     } else {
       DecodeE4M3Block<true>(wrow + i0, k - i0, t, wv);
     }
-#pragma GCC unroll 3
+#pragma GCC unroll 7
     for (int r = 0; r < R; ++r) {
 #pragma GCC unroll 4
       for (int v = 0; v < 4; ++v) acc[r][v & 1] = Dp(acc[r][v & 1], wv[v], xs + r * kp + i0 + 32 * v);
@@ -487,8 +487,15 @@ DSV4_BF16_ATTR void Fp8FoldedRow(const uint8_t* wrow, int k, const uint16_t* xs,
   for (int r = 0; r < R; ++r) y[r * y_stride] = RoundBf16(sums[r]);
 }
 
+// Activation rows below which the folded kernels decode weights in registers (one pass over the
+// weights for all rows) instead of into panels: the panel decode (with s_w folded in by fp32
+// multiplies) is amortized only over m rows, and at m = 4 batched decode cost 4 single steps.
+constexpr int kFoldPanelMinRows = 8;
+
 using Fp8FoldedRowFn = void (*)(const uint8_t*, int, const uint16_t*, size_t, float*, size_t);
-constexpr Fp8FoldedRowFn kFp8FoldedRow[3] = {Fp8FoldedRow<1>, Fp8FoldedRow<2>, Fp8FoldedRow<3>};
+constexpr Fp8FoldedRowFn kFp8FoldedRow[kFoldPanelMinRows - 1] = {
+    Fp8FoldedRow<1>, Fp8FoldedRow<2>, Fp8FoldedRow<3>, Fp8FoldedRow<4>,
+    Fp8FoldedRow<5>, Fp8FoldedRow<6>, Fp8FoldedRow<7>};
 
 // ---- folded GEMM (m >= kPanelMinRows): panels of decoded weight rows (s_w folded in, full K)
 // against register tiles of kFoldNR weight rows x kFoldMR activation rows, two chains each.
@@ -601,7 +608,7 @@ DSV4_BF16_ATTR void Fp8FoldedBlocks(const Fp8Acts& p, int m, const Fp8Weight& w,
                                     float* y) {
   const int k = w.k, kb = p.a.kb;
   const size_t kp = p.kp;
-  if (m < kPanelMinRows) {
+  if (m < kFoldPanelMinRows) {
     std::vector<uint16_t> xs(static_cast<size_t>(m) * kp);
     for (int b = b0; b < b1; ++b) {
       FoldWeightScales(p.xp.data(), kp, m, w.scale + static_cast<size_t>(b) * kb, kb, xs.data());
@@ -830,7 +837,8 @@ DSV4_BF16_ATTR HWY_INLINE void DecodeFp4Folded(const uint8_t* w, int bytes, cons
     wv[j] = _mm512_mask_add_epi16(wv[j], _mm512_test_epi16_mask(wv[j], magnitude), wv[j], add);
 }
 
-// Matrix-vector (R <= 3 activation rows, xs: bf16(q·s_x), stride kp): y[r·y_stride].
+// Matrix-vector (R < kFoldPanelMinRows activation rows, xs: bf16(q·s_x), stride kp):
+// y[r·y_stride].
 template <int R>
 DSV4_BF16_ATTR void Fp4FoldedRow(const uint8_t* wrow, const uint8_t* ws, int k, const uint16_t* xs,
                                  size_t kp, float* y, size_t y_stride) {
@@ -846,7 +854,7 @@ DSV4_BF16_ATTR void Fp4FoldedRow(const uint8_t* wrow, const uint8_t* ws, int k, 
     } else {
       DecodeFp4Folded<true>(wrow + c * 64, row_bytes - c * 64, ws + c * 4, table, wv);
     }
-#pragma GCC unroll 3
+#pragma GCC unroll 7
     for (int r = 0; r < R; ++r) {
 #pragma GCC unroll 4
       for (int j = 0; j < 4; ++j)
@@ -862,7 +870,9 @@ DSV4_BF16_ATTR void Fp4FoldedRow(const uint8_t* wrow, const uint8_t* ws, int k, 
 
 using Fp4FoldedRowFn = void (*)(const uint8_t*, const uint8_t*, int, const uint16_t*, size_t,
                                 float*, size_t);
-constexpr Fp4FoldedRowFn kFp4FoldedRow[3] = {Fp4FoldedRow<1>, Fp4FoldedRow<2>, Fp4FoldedRow<3>};
+constexpr Fp4FoldedRowFn kFp4FoldedRow[kFoldPanelMinRows - 1] = {
+    Fp4FoldedRow<1>, Fp4FoldedRow<2>, Fp4FoldedRow<3>, Fp4FoldedRow<4>,
+    Fp4FoldedRow<5>, Fp4FoldedRow<6>, Fp4FoldedRow<7>};
 
 // Rows [0, rows) of an MXFP4 weight (row stride k/2 bytes, scales k/32) -> bf16(w·s_w), kp per
 // row, zeros past k. Returns a bit per row whose scales are outside the folded range (those panel
@@ -939,7 +949,7 @@ DSV4_BF16_ATTR void Fp4Rows(const Fp4Acts& p, int m, const Fp4Weight& w, int n0,
   if (p.xf.empty()) return Fp4RowsPerBlock(p, m, w, n0, n1, y);
   const int k = w.k, k32 = k / kFp4Block;
   const size_t kp = p.kp;
-  if (m < kPanelMinRows) {
+  if (m < kFoldPanelMinRows) {
     for (int n = n0; n < n1; ++n) {
       const uint8_t* wrow = w.w + static_cast<size_t>(n) * (k / 2);
       const uint8_t* ws = w.scale + static_cast<size_t>(n) * k32;
