@@ -367,6 +367,14 @@ void LinearBf16Impl(const float* x, int m, const Bf16Weight& w, float* y, bool r
               for (int i = 0; i < kBf16Rows; ++i) put(r + j, n + i, out[j * kBf16Rows + i]);
             }
           }
+          // Leftover activation rows still share each load across the 4 weight rows (a batch of
+          // 4 sequences is one 3-row tile and one of these).
+          for (; r < mt_end; ++r) {
+            float out[kBf16Rows];
+            DotBf16Tile<kBf16Rows, 1>(x + static_cast<size_t>(r) * k, 0, w_rows,
+                                      static_cast<size_t>(k), k, out);
+            for (int i = 0; i < kBf16Rows; ++i) put(r, n + i, out[i]);
+          }
         }
         for (; r < mt_end; ++r) {
           const float* xr = x + static_cast<size_t>(r) * k;
