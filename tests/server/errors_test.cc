@@ -1,6 +1,7 @@
 // Every error the API promises, in OpenAI's shape on /v1/chat/completions and Anthropic's on
 // /v1/messages: status, type, code/param, Retry-After on 429. After all of them the server still
 // answers normally (nothing crashes, nothing shared is disturbed).
+#include <cstdio>
 #include <future>
 
 #include "harness.h"
