@@ -437,19 +437,22 @@ DSV4_BF16_ATTR inline detail::QuantizedRows ScaledActs(const detail::QuantizedRo
   return scaled;
 }
 
-// out = x·2^(e-127) per 128-block b (e = ws[b]) for `rows` rows of kp permuted bf16 activations:
-// an exponent add on nonzero lanes (exact: Foldable keeps every result normal).
+// bf16 lanes v times 2^e, with `add` holding e·128 per 16-bit lane: an add to the exponent field
+// of the nonzero lanes (zeros stay zero). Exact only while every result stays a normal bf16, which
+// the folding range checks guarantee.
+DSV4_BF16_ATTR HWY_INLINE __m512i MulPow2Bf16(__m512i v, __m512i add) {
+  return _mm512_mask_add_epi16(v, _mm512_test_epi16_mask(v, _mm512_set1_epi16(0x7fff)), v, add);
+}
+
+// out = x·2^(e-127) per 128-block b (e = ws[b]) for `rows` rows of kp permuted bf16 activations.
 DSV4_BF16_ATTR void FoldWeightScales(const uint16_t* xp, size_t kp, int rows, const uint8_t* ws,
                                      int kb, uint16_t* out) {
-  const __m512i magnitude = _mm512_set1_epi16(0x7fff);
   for (int r = 0; r < rows; ++r) {
     for (int b = 0; b < kb; ++b) {
       const __m512i add = _mm512_set1_epi16(static_cast<int16_t>((ws[b] - 127) * 128));
       for (int v = 0; v < 4; ++v) {
         const size_t at = r * kp + static_cast<size_t>(b) * kQuantBlock + 32 * v;
-        const __m512i x = _mm512_loadu_si512(xp + at);
-        _mm512_storeu_si512(out + at,
-                            _mm512_mask_add_epi16(x, _mm512_test_epi16_mask(x, magnitude), x, add));
+        _mm512_storeu_si512(out + at, MulPow2Bf16(_mm512_loadu_si512(xp + at), add));
       }
     }
   }
@@ -497,7 +500,7 @@ constexpr Fp8FoldedRowFn kFp8FoldedRow[kFoldPanelMinRows - 1] = {
     Fp8FoldedRow<1>, Fp8FoldedRow<2>, Fp8FoldedRow<3>, Fp8FoldedRow<4>,
     Fp8FoldedRow<5>, Fp8FoldedRow<6>, Fp8FoldedRow<7>};
 
-// ---- folded GEMM (m >= kPanelMinRows): panels of decoded weight rows (s_w folded in, full K)
+// ---- folded GEMM (m >= kFoldPanelMinRows): panels of decoded weight rows (s_w folded in, full K)
 // against register tiles of kFoldNR weight rows x kFoldMR activation rows, two chains each.
 constexpr int kFoldNR = 4, kFoldMR = 3;
 constexpr int kFoldPanelRows = 32;  // rows decoded per panel: 8 tiles share each activation tile
@@ -832,9 +835,7 @@ DSV4_BF16_ATTR HWY_INLINE void DecodeFp4Folded(const uint8_t* w, int bytes, cons
       3, 4, 3, 4, 3, 4, 3, 4};
   const __m512i e = _mm512_permutexvar_epi8(_mm512_load_si512(pick), s4);
   const __m512i add = _mm512_sub_epi16(_mm512_slli_epi16(e, 7), _mm512_set1_epi16(127 << 7));
-  const __m512i magnitude = _mm512_set1_epi16(0x7fff);
-  for (int j = 0; j < 4; ++j)
-    wv[j] = _mm512_mask_add_epi16(wv[j], _mm512_test_epi16_mask(wv[j], magnitude), wv[j], add);
+  for (int j = 0; j < 4; ++j) wv[j] = MulPow2Bf16(wv[j], add);
 }
 
 // Matrix-vector (R < kFoldPanelMinRows activation rows, xs: bf16(q·s_x), stride kp):
