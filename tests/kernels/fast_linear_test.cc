@@ -220,23 +220,29 @@ TEST(FastLinearBf16, MatchesRefOnOddShapes) {
     std::normal_distribution<float> g(0, 1);
     for (int m : kMs) {
       for (int n : kNs) {
-        for (int k : {1, 7, 130, 257, 4200}) {  // 4200: m = 1 reads 4 rows per activation load
+        // 4200: m = 1 reads 4 rows per activation load (fp32 kernel); 96: an odd number of
+        // 32-value vectors (bf16 dot kernel).
+        for (int k : {1, 7, 96, 130, 257, 4200}) {
           if (k == 4200 && (m > 3 || n > 130)) continue;
           std::vector<uint16_t> w(static_cast<size_t>(n) * k);
           for (auto& b : w) b = FloatToBf16(g(rng));
-          std::vector<float> x(static_cast<size_t>(m) * k);
-          for (auto& v : x) v = g(rng);  // fp32 activations (the fp32-out callers pass fp32)
-          std::vector<float> y(static_cast<size_t>(m) * n), y_ref(y.size());
-          const Bf16Weight wt{w.data(), n, k};
-          const std::string what =
-              "bf16 m=" + std::to_string(m) + " n=" + std::to_string(n) + " k=" + std::to_string(k);
           std::vector<float> wv(w.size());
           for (size_t i = 0; i < w.size(); ++i) wv[i] = Bf16ToFloat(w[i]);
-          for (bool bf16_out : {true, false}) {
-            cpu::LinearBf16(x.data(), m, wt, y.data(), bf16_out);
-            ref::LinearBf16(x.data(), m, wt, y_ref.data(), bf16_out);
-            ExpectCloseToRef(y, y_ref, x, wv, m, n, k, bf16_out,
-                             what + (bf16_out ? " bf16" : " fp32"));
+          const Bf16Weight wt{w.data(), n, k};
+          // fp32 activations take the fp32 kernel on every target; bf16-valued ones (what the
+          // model passes) the bf16 dot-product kernel where the CPU has one.
+          for (bool bf16_x : {false, true}) {
+            std::vector<float> x(static_cast<size_t>(m) * k);
+            for (auto& v : x) v = bf16_x ? RoundBf16(g(rng)) : g(rng);
+            std::vector<float> y(static_cast<size_t>(m) * n), y_ref(y.size());
+            const std::string what = "bf16 m=" + std::to_string(m) + " n=" + std::to_string(n) +
+                                     " k=" + std::to_string(k) + (bf16_x ? " bf16 x" : " fp32 x");
+            for (bool bf16_out : {true, false}) {
+              cpu::LinearBf16(x.data(), m, wt, y.data(), bf16_out);
+              ref::LinearBf16(x.data(), m, wt, y_ref.data(), bf16_out);
+              ExpectCloseToRef(y, y_ref, x, wv, m, n, k, bf16_out,
+                               what + (bf16_out ? " bf16 out" : " fp32 out"));
+            }
           }
         }
       }
@@ -272,16 +278,23 @@ TEST(FastLinear, BatchSizeDoesNotChangeResults) {
         EXPECT_TRUE(std::equal(one.begin(), one.end(), y4.begin() + static_cast<size_t>(r) * n))
             << "fp4 m=" << m << " row " << r;
       }
-      // bf16 weights, fp32 activations: register tiles at m > 1, one row at a time at m = 1.
+      // bf16 weights with bf16-valued activations (the bf16 dot kernel where the CPU has one:
+      // rows at m < 8, register tiles at m >= 8) and with fp32 ones (the fp32 kernel: register
+      // tiles at m > 1, one row at a time at m = 1).
       std::vector<uint16_t> wb(static_cast<size_t>(n) * k);
       for (auto& b : wb) b = FloatToBf16(std::ldexp(static_cast<float>(rng() % 255) - 127.0f, -7));
       const Bf16Weight wtb{wb.data(), n, k};
-      std::vector<float> yb(static_cast<size_t>(m) * n);
-      cpu::LinearBf16(x.data(), m, wtb, yb.data(), /*round_bf16=*/false);
-      for (int r = 0; r < m; ++r) {
-        cpu::LinearBf16(x.data() + static_cast<size_t>(r) * k, 1, wtb, one.data(), false);
-        EXPECT_TRUE(std::equal(one.begin(), one.end(), yb.begin() + static_cast<size_t>(r) * n))
-            << "bf16 m=" << m << " row " << r;
+      std::vector<float> x32 = x;
+      for (auto& v : x32) v *= 1.0f + 0x1p-12f;  // no longer bf16 values (except zeros)
+      const std::vector<float>* const inputs[] = {&x, &x32};
+      for (const std::vector<float>* xs : inputs) {
+        std::vector<float> yb(static_cast<size_t>(m) * n);
+        cpu::LinearBf16(xs->data(), m, wtb, yb.data(), /*round_bf16=*/false);
+        for (int r = 0; r < m; ++r) {
+          cpu::LinearBf16(xs->data() + static_cast<size_t>(r) * k, 1, wtb, one.data(), false);
+          EXPECT_TRUE(std::equal(one.begin(), one.end(), yb.begin() + static_cast<size_t>(r) * n))
+              << "bf16 m=" << m << " row " << r << (xs == &x ? " bf16 x" : " fp32 x");
+        }
       }
     }
   });

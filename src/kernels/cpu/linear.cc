@@ -4,7 +4,8 @@
 // e4m3 decode, table e2m1 decode), then vector dot products per scale block. On AVX3_DL (Zen 4,
 // Ice Lake+) with AVX512_BF16 the FP8/FP4 kernels of linear_avx512bf16-inl.h run instead: weights
 // decoded in registers to bf16 by byte shuffles, multiplied with `vdpbf16ps` (Highway 1.0.3 has no
-// op for it, hence the intrinsics there).
+// op for it, hence the intrinsics there), and so do bf16-weight linears whose activations are bf16
+// values (all of the model's: head, gate, compressors, indexer weights_proj).
 //
 // Numerics (kernels.h): activations quantized exactly as ref (ref::QuantizeE4M3); products of e4m3
 // and e4m3/e2m1 values are exact in fp32 and in bf16; per scale block one fp32 partial sum, times
@@ -331,6 +332,7 @@ void LinearFp8AsBf16Impl(const float* x, int m, const Fp8Weight& w, float* y) {
   });
 }
 
+// The fp32 kernel (every target; on AVX-512 BF16 only for activations that are not bf16 values).
 // Weight rows per DotBf16Tile at m > 1 (weights hot in cache), and per activation load at m = 1
 // when the fp32 activation row is large. Measured in the model's decode (head, interleaved runs):
 // at k = 4096 (16 KiB of activations) one row at a time was faster in 3 of 4 pairs (one DRAM
@@ -340,6 +342,11 @@ constexpr int kBf16Rows = 4;
 constexpr int kBf16SingleRowMaxK = 4096;
 
 void LinearBf16Impl(const float* x, int m, const Bf16Weight& w, float* y, bool round_bf16) {
+  if (m <= 0 || w.n <= 0) return;
+#if HWY_TARGET == HWY_AVX3_DL
+  // bf16-valued activations (every caller in the model): the bf16 dot-product kernel.
+  if (HasAvx512Bf16() && LinearBf16Dot(x, m, w, y, round_bf16)) return;
+#endif
   const int k = w.k;
   constexpr int kTileActs = 3;  // activation rows per DotBf16Tile
   ThreadPool::Global().ParallelFor(w.n, [&](int n0, int n1) {

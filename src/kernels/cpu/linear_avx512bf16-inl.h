@@ -534,50 +534,81 @@ DSV4_BF16_ATTR void DecodeFp8FoldedPanel(const uint8_t* w, int k, int rows, cons
   }
 }
 
-// y[j·y_stride + i] = bf16(Σ wp_i · xp_j) for NR panel rows and MR activation rows (both bf16,
-// stride kp, kp a multiple of 64): two chains per output (even and odd 32-value vectors).
-template <int NR, int MR>
-DSV4_BF16_ATTR void FoldedTile(const uint16_t* wp, const uint16_t* xp, size_t kp, float* y,
-                                  size_t y_stride) {
-  __m512 acc[NR][MR][2];
+// One 32-value vector step of DotTileTotals into chain h: each weight vector (masked when kMasked)
+// loaded once for all MR activation rows.
+template <int NR, int MR, bool kMasked>
+DSV4_BF16_ATTR HWY_INLINE void DotStep(const uint16_t* wp, size_t ws, const uint16_t* xp, size_t xs,
+                                       __mmask32 mask, __m512 (&acc)[NR][MR][2], int h) {
+  __m512i wv[NR];
 #pragma GCC unroll 4
   for (int i = 0; i < NR; ++i) {
-#pragma GCC unroll 3
-    for (int j = 0; j < MR; ++j) acc[i][j][0] = acc[i][j][1] = _mm512_setzero_ps();
+    wv[i] = kMasked ? _mm512_maskz_loadu_epi16(mask, wp + i * ws) : _mm512_loadu_si512(wp + i * ws);
   }
-  const int vecs = static_cast<int>(kp / 32);
-  for (int v = 0; v < vecs; v += 2) {
-#pragma GCC unroll 2
-    for (int h = 0; h < 2; ++h) {
-      __m512i wv[NR];
-#pragma GCC unroll 4
-      for (int i = 0; i < NR; ++i) wv[i] = _mm512_loadu_si512(wp + i * kp + 32 * (v + h));
-#pragma GCC unroll 3
-      for (int j = 0; j < MR; ++j) {
-        const __m512i xv = _mm512_loadu_si512(xp + j * kp + 32 * (v + h));
-#pragma GCC unroll 4
-        for (int i = 0; i < NR; ++i)
-          acc[i][j][h] = _mm512_dpbf16_ps(acc[i][j][h], (__m512bh)wv[i], (__m512bh)xv);
-      }
-    }
-  }
-  __m512 total[NR * MR];
-#pragma GCC unroll 3
+#pragma GCC unroll 7
   for (int j = 0; j < MR; ++j) {
+    const __m512i xv = _mm512_loadu_si512(xp + j * xs);
 #pragma GCC unroll 4
-    for (int i = 0; i < NR; ++i) total[j * NR + i] = _mm512_add_ps(acc[i][j][0], acc[i][j][1]);
-  }
-  float sums[NR * MR];
-  SumLanes(total, NR * MR, sums);
-  for (int j = 0; j < MR; ++j) {
-    for (int i = 0; i < NR; ++i) y[j * y_stride + i] = RoundBf16(sums[j * NR + i]);
+    for (int i = 0; i < NR; ++i)
+      acc[i][j][h] = _mm512_dpbf16_ps(acc[i][j][h], (__m512bh)wv[i], (__m512bh)xv);
   }
 }
 
-using FoldedTileFn = void (*)(const uint16_t*, const uint16_t*, size_t, float*, size_t);
+// The dot-product order every bf16-operand path shares (folded FP8/MXFP4, bf16 weights), so no
+// output depends on the batch size: per output (weight row i, activation row j), chain h sums the
+// 32-value vectors v with v % 2 == h in ascending k (a last partial vector zero-padded: weights
+// masked past k, activations stored as zeros there), and total = chain 0 + chain 1, reduced to a
+// float by SumLanes. totals[j·NR + i]; NR weight rows (stride ws) × MR activation rows (stride xs).
+template <int NR, int MR>
+DSV4_BF16_ATTR HWY_INLINE void DotTileTotals(const uint16_t* wp, size_t ws, const uint16_t* xp,
+                                             size_t xs, int k, __m512* totals) {
+  __m512 acc[NR][MR][2];
+#pragma GCC unroll 4
+  for (int i = 0; i < NR; ++i) {
+#pragma GCC unroll 7
+    for (int j = 0; j < MR; ++j) acc[i][j][0] = acc[i][j][1] = _mm512_setzero_ps();
+  }
+  const int full = k / 32;
+  int v = 0;
+  for (; v + 2 <= full; v += 2) {
+    DotStep<NR, MR, false>(wp + 32 * v, ws, xp + 32 * v, xs, 0, acc, 0);
+    DotStep<NR, MR, false>(wp + 32 * (v + 1), ws, xp + 32 * (v + 1), xs, 0, acc, 1);
+  }
+  if (v < full) {
+    DotStep<NR, MR, false>(wp + 32 * v, ws, xp + 32 * v, xs, 0, acc, 0);
+    ++v;
+  }
+  if (k % 32 != 0) {
+    DotStep<NR, MR, true>(wp + 32 * v, ws, xp + 32 * v, xs, (__mmask32{1} << (k % 32)) - 1, acc,
+                          v & 1);
+  }
+#pragma GCC unroll 7
+  for (int j = 0; j < MR; ++j) {
+#pragma GCC unroll 4
+    for (int i = 0; i < NR; ++i) totals[j * NR + i] = _mm512_add_ps(acc[i][j][0], acc[i][j][1]);
+  }
+}
+
+// y[j·y_stride + i] = Σ w_i · x_j (bf16 when round) for NR weight rows and MR activation rows,
+// in the order of DotTileTotals.
+template <int NR, int MR>
+DSV4_BF16_ATTR void FoldedTile(const uint16_t* wp, size_t ws, const uint16_t* xp, size_t xs, int k,
+                               float* y, size_t y_stride, bool round) {
+  __m512 totals[NR * MR];
+  DotTileTotals<NR, MR>(wp, ws, xp, xs, k, totals);
+  float sums[NR * MR];
+  SumLanes(totals, NR * MR, sums);
+  for (int j = 0; j < MR; ++j) {
+    for (int i = 0; i < NR; ++i) {
+      y[j * y_stride + i] = round ? RoundBf16(sums[j * NR + i]) : sums[j * NR + i];
+    }
+  }
+}
+
+using FoldedTileFn = void (*)(const uint16_t*, size_t, const uint16_t*, size_t, int, float*,
+                              size_t, bool);
 template <int NR>
 constexpr FoldedTileFn kFoldedTiles[kFoldMR] = {FoldedTile<NR, 1>, FoldedTile<NR, 2>,
-                                                       FoldedTile<NR, 3>};
+                                                FoldedTile<NR, 3>};
 constexpr const FoldedTileFn* kFoldedTile[kFoldNR] = {
     kFoldedTiles<1>, kFoldedTiles<2>, kFoldedTiles<3>, kFoldedTiles<4>};
 
@@ -633,9 +664,9 @@ DSV4_BF16_ATTR void Fp8FoldedBlocks(const Fp8Acts& p, int m, const Fp8Weight& w,
         const int mr = std::min(kFoldMR, m - j);
         for (int i = 0; i < rows; i += kFoldNR) {
           const int nr = std::min(kFoldNR, rows - i);
-          kFoldedTile[nr - 1][mr - 1](panel.data() + i * kp, p.xp.data() + j * kp, kp,
-                                         y + static_cast<size_t>(j) * w.n + n + i,
-                                         static_cast<size_t>(w.n));
+          kFoldedTile[nr - 1][mr - 1](panel.data() + i * kp, kp, p.xp.data() + j * kp, kp,
+                                      static_cast<int>(kp), y + static_cast<size_t>(j) * w.n + n + i,
+                                      static_cast<size_t>(w.n), /*round=*/true);
         }
       }
     }
@@ -972,9 +1003,9 @@ DSV4_BF16_ATTR void Fp4Rows(const Fp4Acts& p, int m, const Fp4Weight& w, int n0,
       const int mr = std::min(kFoldMR, m - j);
       for (int i = 0; i < rows; i += kFoldNR) {
         const int nr = std::min(kFoldNR, rows - i);
-        kFoldedTile[nr - 1][mr - 1](panel.data() + i * kp, p.xf.data() + j * kp, kp,
-                                    y + static_cast<size_t>(j) * w.n + n + i,
-                                    static_cast<size_t>(w.n));
+        kFoldedTile[nr - 1][mr - 1](panel.data() + i * kp, kp, p.xf.data() + j * kp, kp,
+                                    static_cast<int>(kp), y + static_cast<size_t>(j) * w.n + n + i,
+                                    static_cast<size_t>(w.n), /*round=*/true);
       }
     }
     for (int r = 0; r < rows; ++r) {
@@ -1015,4 +1046,88 @@ void LinearFp4GroupBf16(const Fp4Job* jobs, int count) {
       if (lo < hi) Fp4Rows(acts[j], jobs[j].m, jobs[j].w, lo, hi, jobs[j].y);
     }
   });
+}
+
+// ------------------------------------------------------------------------------- BF16 weights
+// The model's bf16-weight linears (head, gate, compressor wkv/wgate, indexer weights_proj) take
+// bf16-valued activations (RMSNorm outputs, kept in fp32 arrays), and bf16 × bf16 products are
+// exact in fp32, so `vdpbf16ps` computes them with fp32 sums like the fp32 kernel, in another
+// order: 32 products per instruction, and the activations loaded as 2 bytes instead of 4 (the
+// decode loads weights and activations through the same L1 ports). One difference the fp32 path
+// does not have: the instruction reads bf16 subnormals (|v| < 2^-126) as zero, an error far below
+// one rounding of any sum it appears in. Calls with an activation that is not a bf16 value return
+// false and take the fp32 kernel.
+
+// m rows of x as bf16, kp values per row (zeros past k); false if a value is not a bf16.
+DSV4_BF16_ATTR bool PackBf16Acts(const float* x, int m, int k, size_t kp, uint16_t* out) {
+  const __m512i low = _mm512_set1_epi32(0xffff);
+  __mmask16 inexact = 0;
+  for (int r = 0; r < m; ++r) {
+    const float* row = x + static_cast<size_t>(r) * k;
+    uint16_t* o = out + r * kp;
+    for (int i = 0; i < static_cast<int>(kp); i += 16) {
+      const int left = k - i;
+      const __mmask16 mask = left >= 16 ? 0xffff : left <= 0 ? 0 : (1u << left) - 1;
+      const __m512i v = _mm512_castps_si512(_mm512_maskz_loadu_ps(mask, row + i));
+      inexact |= _mm512_test_epi32_mask(v, low);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(o + i),
+                          _mm512_cvtepi32_epi16(_mm512_srli_epi32(v, 16)));
+    }
+  }
+  return inexact == 0;
+}
+
+// Weight rows [n0, n1) against m bf16 activation rows (xb, stride kp).
+DSV4_BF16_ATTR void Bf16DotRows(const uint16_t* xb, size_t kp, int m, const Bf16Weight& w, int n0,
+                                int n1, float* y, bool round) {
+  const size_t k = static_cast<size_t>(w.k), yn = static_cast<size_t>(w.n);
+  if (m < kFoldPanelMinRows) {
+    // One weight row at a time (a single DRAM stream per thread), all m activation rows per
+    // weight load; the totals of up to 16 outputs reduced together.
+    using TotalsFn = void (*)(const uint16_t*, size_t, const uint16_t*, size_t, int, __m512*);
+    static constexpr TotalsFn kRow[kFoldPanelMinRows - 1] = {
+        DotTileTotals<1, 1>, DotTileTotals<1, 2>, DotTileTotals<1, 3>, DotTileTotals<1, 4>,
+        DotTileTotals<1, 5>, DotTileTotals<1, 6>, DotTileTotals<1, 7>};
+    const int group = 16 / m;
+    for (int n = n0; n < n1; n += group) {
+      const int rows = std::min(group, n1 - n);
+      __m512 totals[16];
+      for (int i = 0; i < rows; ++i) {
+        kRow[m - 1](w.w + (n + i) * k, k, xb, kp, w.k, totals + i * m);
+      }
+      float sums[16];
+      SumLanes(totals, rows * m, sums);
+      for (int i = 0; i < rows; ++i) {
+        for (int j = 0; j < m; ++j) {
+          const float v = sums[i * m + j];
+          y[j * yn + n + i] = round ? RoundBf16(v) : v;
+        }
+      }
+    }
+    return;
+  }
+  // Panels of kFoldPanelRows weight rows (kept in L2) against register tiles.
+  for (int n = n0; n < n1; n += kFoldPanelRows) {
+    const int rows = std::min(kFoldPanelRows, n1 - n);
+    for (int j = 0; j < m; j += kFoldMR) {
+      const int mr = std::min(kFoldMR, m - j);
+      for (int i = 0; i < rows; i += kFoldNR) {
+        const int nr = std::min(kFoldNR, rows - i);
+        kFoldedTile[nr - 1][mr - 1](w.w + (n + i) * k, k, xb + j * kp, kp, w.k,
+                                    y + j * yn + n + i, yn, round);
+      }
+    }
+  }
+}
+
+// False (nothing written) when an activation is not a bf16 value.
+DSV4_BF16_ATTR bool LinearBf16Dot(const float* x, int m, const Bf16Weight& w, float* y,
+                                  bool round) {
+  const size_t kp = static_cast<size_t>(CeilDiv(w.k, 64)) * 64;
+  std::vector<uint16_t> xb(static_cast<size_t>(m) * kp);
+  if (!PackBf16Acts(x, m, w.k, kp, xb.data())) return false;
+  ThreadPool::Global().ParallelFor(w.n, [&](int n0, int n1) {
+    Bf16DotRows(xb.data(), kp, m, w, n0, n1, y, round);
+  });
+  return true;
 }
