@@ -318,6 +318,12 @@ TEST(FastLinear, ExtremeScalesMatchRef) {
       for (auto& e : s4) e = static_cast<uint8_t>(118 + rng() % 12);
       for (int row : {0, 5, 17, 39}) s4[static_cast<size_t>(row) * k / 32 + 3] = 60;  // 2^-67
       s4[static_cast<size_t>(9) * k / 32] = 200;                                       // 2^73
+      // The edges of the folded range (2^-45, 2^50: kFp4ScaleLo/Hi), still folded rows.
+      for (int b = 0; b < k / 32; ++b) {
+        s4[static_cast<size_t>(25) * k / 32 + b] = b % 2 ? 82 : 177;
+        s4[static_cast<size_t>(26) * k / 32 + b] = 177;
+        s4[static_cast<size_t>(27) * k / 32 + b] = 82;
+      }
       const Fp8Weight wt8{w8.data(), s8.data(), n, k};
       const Fp4Weight wt4{w4.data(), s4.data(), n, k};
       std::vector<float> y(static_cast<size_t>(m) * n), y_ref(y.size()), one(n);

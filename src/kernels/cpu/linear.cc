@@ -19,6 +19,7 @@
 #include <immintrin.h>  // the AVX-512 BF16 kernels of linear_avx512bf16-inl.h
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <utility>
 #include <vector>

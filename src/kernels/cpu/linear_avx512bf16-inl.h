@@ -22,12 +22,18 @@ HWY_INLINE bool HasAvx512Bf16() {
   return has;
 }
 
+// Exponent bias of the e2m1_biased table (DecodeFp4Folded): its nonzero entries are bf16 of the
+// e2m1 value times 2^kE2M1TableBias, so one saturating subtract both applies a block's scale and
+// keeps zeros at zero.
+constexpr int kE2M1TableBias = 64;
+
 // Tables: bf16 of e4m3 magnitude c (0..127) split into high and low bytes (128 entries each, the
-// vpermi2b table pair); bf16 of the 16 e2m1 nibbles.
+// vpermi2b table pair); bf16 of the 16 e2m1 nibbles, plain and biased.
 struct Bf16Tables {
   alignas(64) uint8_t e4m3_hi[128];
   alignas(64) uint8_t e4m3_lo[128];
-  alignas(64) uint16_t e2m1[32];  // the 16 nibbles' bf16, twice (a vpermw table)
+  alignas(64) uint16_t e2m1[32];         // the 16 nibbles' bf16, twice (a vpermw table)
+  alignas(64) uint16_t e2m1_biased[32];  // value·2^kE2M1TableBias; both zeros as +0
 };
 
 inline const Bf16Tables& GetBf16Tables() {
@@ -38,7 +44,11 @@ inline const Bf16Tables& GetBf16Tables() {
       t.e4m3_hi[c] = static_cast<uint8_t>(b >> 8);
       t.e4m3_lo[c] = static_cast<uint8_t>(b & 0xff);
     }
-    for (int i = 0; i < 32; ++i) t.e2m1[i] = FloatToBf16(E2M1ToFloat(static_cast<uint8_t>(i & 15)));
+    for (int i = 0; i < 32; ++i) {
+      const float v = E2M1ToFloat(static_cast<uint8_t>(i & 15));
+      t.e2m1[i] = FloatToBf16(v);
+      t.e2m1_biased[i] = v == 0.0f ? 0 : FloatToBf16(std::ldexp(v, kE2M1TableBias));
+    }
     return t;
   }();
   return tables;
@@ -831,6 +841,9 @@ constexpr Fp4RowFn kFp4Row[kBf16RowTile] = {Fp4Row<1>, Fp4Row<2>, Fp4Row<3>, Fp4
 // computed by the per-block kernel above; that range is fixed so the choice depends on the row
 // alone, and the activations' range is checked per call.
 constexpr int kFp4ScaleLo = -45, kFp4ScaleHi = 50;  // unbiased e8m0 exponents folded
+// DecodeFp4Folded: the subtrahend (bias - e) stays >= 0, and the largest biased e2m1 exponent
+// (6·2^bias) stays below bf16's infinity.
+static_assert(kFp4ScaleHi <= kE2M1TableBias && 2 + kE2M1TableBias <= 127);
 
 // True when every scale byte of a weight row (count of them) is in the folded range.
 DSV4_BF16_ATTR HWY_INLINE bool Fp4RowScalesFoldable(const uint8_t* ws, int count) {
@@ -847,7 +860,11 @@ DSV4_BF16_ATTR HWY_INLINE bool Fp4RowScalesFoldable(const uint8_t* ws, int count
 
 // 128 values of a weight row (64 bytes at wrow + off, `bytes` valid when kTail) -> 4 bf16 vectors
 // w·s_w in the element order of PermuteFp4Acts (vector j, lane t: element 4t + j; 128-bit lane q
-// holds scale block q, whose e8m0 byte is ws[q]).
+// holds scale block q, whose e8m0 byte is ws[q]). The biased table gives w·2^64 (zeros as +0,
+// which changes no sum: every chain starts at +0); an unsigned saturating subtract of
+// (64 - (e - 127))·128 then lowers each nonzero exponent to that of w·2^(e-127), exactly, and
+// leaves zeros at zero — one instruction where an exponent add needed a zero test and a masked
+// add. Valid for e - 127 in [kFp4ScaleLo, kFp4ScaleHi] (the folded rows).
 template <bool kTail>
 DSV4_BF16_ATTR HWY_INLINE void DecodeFp4Folded(const uint8_t* w, int bytes, const uint8_t* ws,
                                                __m512i table, __m512i* wv) {
@@ -865,16 +882,19 @@ DSV4_BF16_ATTR HWY_INLINE void DecodeFp4Folded(const uint8_t* w, int bytes, cons
       1, 4, 1, 4, 2, 4, 2, 4, 2, 4, 2, 4, 2, 4, 2, 4, 2, 4, 2, 4, 3, 4, 3, 4, 3, 4, 3, 4,
       3, 4, 3, 4, 3, 4, 3, 4};
   const __m512i e = _mm512_permutexvar_epi8(_mm512_load_si512(pick), s4);
-  const __m512i add = _mm512_sub_epi16(_mm512_slli_epi16(e, 7), _mm512_set1_epi16(127 << 7));
-  for (int j = 0; j < 4; ++j) wv[j] = MulPow2Bf16(wv[j], add);
+  const __m512i lower = _mm512_sub_epi16(_mm512_set1_epi16((127 + kE2M1TableBias) << 7),
+                                         _mm512_slli_epi16(e, 7));
+  for (int j = 0; j < 4; ++j) wv[j] = _mm512_subs_epu16(wv[j], lower);
 }
 
 // Matrix-vector (R < kFoldPanelMinRows activation rows, xs: bf16(q·s_x), stride kp):
-// y[r·y_stride].
+// y[r·y_stride]. At R = 1 this waits on vdpbf16ps latency (4 per 64-byte load, two per chain);
+// two adjacent rows at once (4 chains) ran 10-20% faster from cache but ~1.5x slower from DRAM in
+// the model (two streams that jump every row), so one row it is.
 template <int R>
 DSV4_BF16_ATTR void Fp4FoldedRow(const uint8_t* wrow, const uint8_t* ws, int k, const uint16_t* xs,
                                  size_t kp, float* y, size_t y_stride) {
-  const __m512i table = _mm512_load_si512(GetBf16Tables().e2m1);
+  const __m512i table = _mm512_load_si512(GetBf16Tables().e2m1_biased);
   const int row_bytes = k / 2, full = k / 128, chunks = CeilDiv(k, 128);
   __m512 acc[R][2];
   for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
@@ -911,7 +931,7 @@ constexpr Fp4FoldedRowFn kFp4FoldedRow[kFoldPanelMinRows - 1] = {
 // rows are garbage and must be recomputed).
 DSV4_BF16_ATTR uint64_t DecodeFp4FoldedPanel(const uint8_t* w, const uint8_t* ws, int k, int rows,
                                              size_t kp, uint16_t* out) {
-  const __m512i table = _mm512_load_si512(GetBf16Tables().e2m1);
+  const __m512i table = _mm512_load_si512(GetBf16Tables().e2m1_biased);
   const int row_bytes = k / 2, k32 = k / kFp4Block, full = k / 128, chunks = CeilDiv(k, 128);
   uint64_t bad = 0;
   for (int r = 0; r < rows; ++r) {
