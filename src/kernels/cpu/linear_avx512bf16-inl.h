@@ -895,9 +895,11 @@ DSV4_BF16_ATTR HWY_INLINE void DecodeFp4Folded(const uint8_t* w, int bytes, cons
 }
 
 // Matrix-vector (R < kFoldPanelMinRows activation rows, xs: bf16(q·s_x), stride kp):
-// y[r·y_stride]. At R = 1 this waits on vdpbf16ps latency (4 per 64-byte load, two per chain);
-// two adjacent rows at once (4 chains) ran 10-20% faster from cache but ~1.5x slower from DRAM in
-// the model (two streams that jump every row), so one row it is.
+// y[r·y_stride]. At R = 1 this also waits on vdpbf16ps latency (4 per 64-byte load, two per
+// chain). Measured and not adopted: 4 chains (10-15% faster from cache, but the GEMM must add in
+// the same order, and its 4-chain tiles, 2x3 for 24 accumulators, ran the prefill expert shape
+// 22% slower); two adjacent weight rows at once (10-20% faster from cache, ~1.5x slower from DRAM
+// in the model: two streams that jump every row).
 template <int R>
 DSV4_BF16_ATTR void Fp4FoldedRow(const uint8_t* wrow, const uint8_t* ws, int k, const uint16_t* xs,
                                  size_t kp, float* y, size_t y_stride) {
