@@ -85,7 +85,9 @@ using Fp4Job = LinearJob<Fp4Weight>;
 void LinearFp8Group(const Fp8Job* jobs, int count);
 void LinearFp4Group(const Fp4Job* jobs, int count);
 // BF16 weight, fp32 accumulate. round_bf16: bf16 out (a bf16 GEMM); else fp32 out (the reference
-// upcasts weight and input to fp32: compressor wkv/wgate, gate, head).
+// upcasts weight and input to fp32: compressor wkv/wgate, gate, head). Activations that are all
+// bf16 values (the model's: RMSNorm outputs) have exact products with the weights and run on
+// `vdpbf16ps` where the CPU has it (which reads bf16 subnormals as zero); others in fp32 FMAs.
 void LinearBf16(const float* x, int m, const Bf16Weight& w, float* y, bool round_bf16);
 
 // ---- normalization, rotary, transforms ----
