@@ -361,8 +361,8 @@ TEST(FastLinear, BatchSizeDoesNotChangeCancellingSums) {
 }
 
 // Scales outside the range where folding them into the bf16 operands is exact (kernels/cpu,
-// linear_avx512bf16-inl.h) take the per-block kernels: whole calls for FP8, single rows for MXFP4
-// (mixed here with ordinary rows in one panel). Still within 1 bf16 ulp of ref, and still
+// linear_{fp8,fp4}_avx512bf16-inl.h) take the per-block kernels: whole calls for FP8, single
+// rows for MXFP4 (mixed here with ordinary rows in one panel). Still within 1 bf16 ulp of ref, and still
 // independent of the batch size.
 TEST(FastLinear, ExtremeScalesMatchRef) {
   ForEachTarget([] {

@@ -245,6 +245,9 @@ void LinearFp4Portable(const detail::QuantizedRows& a, int m, const Fp4Weight& w
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include "kernels/cpu/linear_avx512bf16-inl.h"
+#include "kernels/cpu/linear_fp8_avx512bf16-inl.h"
+#include "kernels/cpu/linear_fp4_avx512bf16-inl.h"
+#include "kernels/cpu/linear_bf16_avx512bf16-inl.h"
 #pragma GCC diagnostic pop
 #endif
 
