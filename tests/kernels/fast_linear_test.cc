@@ -102,6 +102,22 @@ std::vector<float> RandomActivations(std::mt19937& rng, int m, int k) {
   return x;
 }
 
+// A row's output never depends on how many rows are computed with it: linear(x, m, y) for the m
+// rows of x (k values each) equals linear on each row alone, bit for bit. Returns the m × n
+// outputs of the batched call.
+template <class Linear>
+std::vector<float> ExpectBatchInvariant(const std::vector<float>& x, int m, int k, int n,
+                                        const std::string& what, const Linear& linear) {
+  std::vector<float> y(static_cast<size_t>(m) * n), one(n);
+  linear(x.data(), m, y.data());
+  for (int r = 0; r < m; ++r) {
+    linear(x.data() + static_cast<size_t>(r) * k, 1, one.data());
+    EXPECT_TRUE(std::equal(one.begin(), one.end(), y.begin() + static_cast<size_t>(r) * n))
+        << what << " m=" << m << " row " << r;
+  }
+  return y;
+}
+
 TEST(FastLinearFp4, MatchesRefOnOddShapes) {
   ForEachTarget([] {
     std::mt19937 rng(11);
@@ -267,17 +283,12 @@ TEST(FastLinear, BatchSizeDoesNotChangeResults) {
       for (auto& e : s4) e = static_cast<uint8_t>(118 + rng() % 12);
       const Fp8Weight wt8{w8.data(), s8.data(), n, k};
       const Fp4Weight wt4{w4.data(), s4.data(), n, k};
-      std::vector<float> y8(static_cast<size_t>(m) * n), y4(y8.size()), one(n);
-      cpu::LinearFp8(x.data(), m, wt8, y8.data());
-      cpu::LinearFp4(x.data(), m, wt4, y4.data());
-      for (int r = 0; r < m; ++r) {
-        cpu::LinearFp8(x.data() + static_cast<size_t>(r) * k, 1, wt8, one.data());
-        EXPECT_TRUE(std::equal(one.begin(), one.end(), y8.begin() + static_cast<size_t>(r) * n))
-            << "fp8 m=" << m << " row " << r;
-        cpu::LinearFp4(x.data() + static_cast<size_t>(r) * k, 1, wt4, one.data());
-        EXPECT_TRUE(std::equal(one.begin(), one.end(), y4.begin() + static_cast<size_t>(r) * n))
-            << "fp4 m=" << m << " row " << r;
-      }
+      ExpectBatchInvariant(x, m, k, n, "fp8", [&](const float* xs, int rows, float* out) {
+        cpu::LinearFp8(xs, rows, wt8, out);
+      });
+      ExpectBatchInvariant(x, m, k, n, "fp4", [&](const float* xs, int rows, float* out) {
+        cpu::LinearFp4(xs, rows, wt4, out);
+      });
       // bf16 weights with bf16-valued activations (the bf16 dot kernel where the CPU has one:
       // rows at m < 8, register tiles at m >= 8) and with fp32 ones (the fp32 kernel: register
       // tiles at m > 1, one row at a time at m = 1).
@@ -286,16 +297,11 @@ TEST(FastLinear, BatchSizeDoesNotChangeResults) {
       const Bf16Weight wtb{wb.data(), n, k};
       std::vector<float> x32 = x;
       for (auto& v : x32) v *= 1.0f + 0x1p-12f;  // no longer bf16 values (except zeros)
-      const std::vector<float>* const inputs[] = {&x, &x32};
-      for (const std::vector<float>* xs : inputs) {
-        std::vector<float> yb(static_cast<size_t>(m) * n);
-        cpu::LinearBf16(xs->data(), m, wtb, yb.data(), /*round_bf16=*/false);
-        for (int r = 0; r < m; ++r) {
-          cpu::LinearBf16(xs->data() + static_cast<size_t>(r) * k, 1, wtb, one.data(), false);
-          EXPECT_TRUE(std::equal(one.begin(), one.end(), yb.begin() + static_cast<size_t>(r) * n))
-              << "bf16 m=" << m << " row " << r << (xs == &x ? " bf16 x" : " fp32 x");
-        }
-      }
+      auto bf16 = [&](const float* xs, int rows, float* out) {
+        cpu::LinearBf16(xs, rows, wtb, out, /*round_bf16=*/false);
+      };
+      ExpectBatchInvariant(x, m, k, n, "bf16, bf16 x", bf16);
+      ExpectBatchInvariant(x32, m, k, n, "bf16, fp32 x", bf16);
     }
   });
 }
@@ -343,18 +349,13 @@ TEST(FastLinear, BatchSizeDoesNotChangeCancellingSums) {
     const Fp8Weight wt8{w8.data(), s8.data(), n, k};
     const Fp4Weight wt4{w4.data(), s4.data(), n, k};
     const Bf16Weight wtb{wb.data(), n, k};
-    std::vector<float> y(static_cast<size_t>(m) * n), one(n);
-    auto check = [&](const char* what, auto&& linear) {
-      linear(x.data(), m, y.data());
-      for (int r = 0; r < m; ++r) {
-        linear(x.data() + static_cast<size_t>(r) * k, 1, one.data());
-        EXPECT_TRUE(std::equal(one.begin(), one.end(), y.begin() + static_cast<size_t>(r) * n))
-            << what << " row " << r;
-      }
-    };
-    check("fp8", [&](const float* xs, int rows, float* out) { cpu::LinearFp8(xs, rows, wt8, out); });
-    check("fp4", [&](const float* xs, int rows, float* out) { cpu::LinearFp4(xs, rows, wt4, out); });
-    check("bf16", [&](const float* xs, int rows, float* out) {
+    ExpectBatchInvariant(x, m, k, n, "fp8", [&](const float* xs, int rows, float* out) {
+      cpu::LinearFp8(xs, rows, wt8, out);
+    });
+    ExpectBatchInvariant(x, m, k, n, "fp4", [&](const float* xs, int rows, float* out) {
+      cpu::LinearFp4(xs, rows, wt4, out);
+    });
+    ExpectBatchInvariant(x, m, k, n, "bf16", [&](const float* xs, int rows, float* out) {
       cpu::LinearBf16(xs, rows, wtb, out, /*round_bf16=*/false);
     });
   });
@@ -386,22 +387,20 @@ TEST(FastLinear, ExtremeScalesMatchRef) {
       }
       const Fp8Weight wt8{w8.data(), s8.data(), n, k};
       const Fp4Weight wt4{w4.data(), s4.data(), n, k};
-      std::vector<float> y(static_cast<size_t>(m) * n), y_ref(y.size()), one(n);
+      std::vector<float> y_ref(static_cast<size_t>(m) * n);
       UlpStats stats;
-      cpu::LinearFp8(x.data(), m, wt8, y.data());
+      const std::vector<float> y8 =
+          ExpectBatchInvariant(x, m, k, n, "fp8 extreme", [&](const float* xs, int rows, float* out) {
+            cpu::LinearFp8(xs, rows, wt8, out);
+          });
       ref::LinearFp8(x.data(), m, wt8, y_ref.data());
-      ExpectWithinOneBf16Ulp(y, y_ref, &stats, "fp8 extreme m=" + std::to_string(m));
-      for (int r = 0; r < m; ++r) {
-        cpu::LinearFp8(x.data() + static_cast<size_t>(r) * k, 1, wt8, one.data());
-        EXPECT_TRUE(std::equal(one.begin(), one.end(), y.begin() + static_cast<size_t>(r) * n));
-      }
-      cpu::LinearFp4(x.data(), m, wt4, y.data());
+      ExpectWithinOneBf16Ulp(y8, y_ref, &stats, "fp8 extreme m=" + std::to_string(m));
+      const std::vector<float> y4 =
+          ExpectBatchInvariant(x, m, k, n, "fp4 extreme", [&](const float* xs, int rows, float* out) {
+            cpu::LinearFp4(xs, rows, wt4, out);
+          });
       ref::LinearFp4(x.data(), m, wt4, y_ref.data());
-      ExpectWithinOneBf16Ulp(y, y_ref, &stats, "fp4 extreme m=" + std::to_string(m));
-      for (int r = 0; r < m; ++r) {
-        cpu::LinearFp4(x.data() + static_cast<size_t>(r) * k, 1, wt4, one.data());
-        EXPECT_TRUE(std::equal(one.begin(), one.end(), y.begin() + static_cast<size_t>(r) * n));
-      }
+      ExpectWithinOneBf16Ulp(y4, y_ref, &stats, "fp4 extreme m=" + std::to_string(m));
     }
   });
 }
