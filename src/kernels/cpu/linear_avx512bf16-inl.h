@@ -293,26 +293,27 @@ using FoldedTileFn = void (*)(const uint16_t*, size_t, const uint16_t*, size_t, 
 template <int NR, bool kAnyK>
 constexpr FoldedTileFn kFoldedTiles[kFoldMR] = {FoldedTile<NR, 1, kAnyK>, FoldedTile<NR, 2, kAnyK>,
                                                 FoldedTile<NR, 3, kAnyK>};
-// [nr - 1][mr - 1]: for decoded panels (k a multiple of 64), and for any k (bf16 weights).
+// [nr - 1][mr - 1]: for k a multiple of 64 (the decoded panels, most bf16 weights), any k.
 constexpr const FoldedTileFn* kFoldedTile[kFoldNR] = {
     kFoldedTiles<1, false>, kFoldedTiles<2, false>, kFoldedTiles<3, false>, kFoldedTiles<4, false>};
 constexpr const FoldedTileFn* kFoldedTileAnyK[kFoldNR] = {
     kFoldedTiles<1, true>, kFoldedTiles<2, true>, kFoldedTiles<3, true>, kFoldedTiles<4, true>};
 
-// y[j·y_stride + i] = bf16(Σ panel_i · x_j) for a decoded panel (rows ≤ kFoldPanelRows, kp
-// values each, kp a multiple of 64) and m activation rows (xp, stride kp): the FP8 and MXFP4
-// GEMMs' loop over register tiles. (Blocking it over K, so a tile's 4 + 3 rows stay in L1 with
+// y[j·y_stride + i] = Σ w_i · x_j (bf16 when round) for `rows` weight rows (stride ws) and m
+// activation rows (stride xs), k values each: the GEMMs' loop over register tiles (FP8 and MXFP4
+// on a decoded panel, bf16 on the weight rows themselves). (Blocking it over K, so a tile's 4 + 3 rows stay in L1 with
 // the chain accumulators kept in a buffer between blocks, gave the same bits but ran slower in
 // per-call interleaved runs: MXFP4 m = 192 195-212 against 236 GFLOP/s, FP8 m = 64 147-160
 // against 160, for K blocks of 1024-4096 values and 24 or 48 activation rows per pass.)
-DSV4_BF16_ATTR void PanelGemm(const uint16_t* panel, int rows, const uint16_t* xp, size_t kp, int m,
-                              float* y, size_t y_stride) {
+DSV4_BF16_ATTR void PanelGemm(const uint16_t* w, size_t ws, int rows, const uint16_t* xp, size_t xs,
+                              int m, int k, float* y, size_t y_stride, bool round) {
+  const FoldedTileFn* const* tiles = k % 64 == 0 ? kFoldedTile : kFoldedTileAnyK;
   for (int j = 0; j < m; j += kFoldMR) {
     const int mr = std::min(kFoldMR, m - j);
     for (int i = 0; i < rows; i += kFoldNR) {
       const int nr = std::min(kFoldNR, rows - i);
-      kFoldedTile[nr - 1][mr - 1](panel + i * kp, kp, xp + j * kp, kp, static_cast<int>(kp),
-                                  y + j * y_stride + i, y_stride, /*round=*/true);
+      tiles[nr - 1][mr - 1](w + i * ws, ws, xp + j * xs, xs, k, y + j * y_stride + i, y_stride,
+                            round);
     }
   }
 }

@@ -63,15 +63,7 @@ DSV4_BF16_ATTR void Bf16DotRows(const uint16_t* xb, size_t kp, int m, const Bf16
   }
   // Panels of kFoldPanelRows weight rows (kept in L2) against register tiles.
   for (int n = n0; n < n1; n += kFoldPanelRows) {
-    const int rows = std::min(kFoldPanelRows, n1 - n);
-    for (int j = 0; j < m; j += kFoldMR) {
-      const int mr = std::min(kFoldMR, m - j);
-      for (int i = 0; i < rows; i += kFoldNR) {
-        const int nr = std::min(kFoldNR, rows - i);
-        kFoldedTileAnyK[nr - 1][mr - 1](w.w + (n + i) * k, k, xb + j * kp, kp, w.k,
-                                    y + j * yn + n + i, yn, round);
-      }
-    }
+    PanelGemm(w.w + n * k, k, std::min(kFoldPanelRows, n1 - n), xb, kp, m, w.k, y + n, yn, round);
   }
 }
 

@@ -302,7 +302,8 @@ DSV4_BF16_ATTR void Fp4Rows(const Fp4Acts& p, int m, const Fp4Weight& w, int n0,
     const uint64_t bad = DecodeFp4FoldedPanel(w.w + static_cast<size_t>(n) * (k / 2),
                                               w.scale + static_cast<size_t>(n) * k32, k, rows, kp,
                                               panel.data());
-    PanelGemm(panel.data(), rows, p.xf.data(), kp, m, y + n, static_cast<size_t>(w.n));
+    PanelGemm(panel.data(), kp, rows, p.xf.data(), kp, m, static_cast<int>(kp), y + n,
+              static_cast<size_t>(w.n), /*round=*/true);
     for (int r = 0; r < rows; ++r) {
       if (bad >> r & 1) Fp4RowsPerBlock(p, m, w, n + r, n + r + 1, y);
     }

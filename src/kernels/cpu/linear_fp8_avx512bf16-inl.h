@@ -389,7 +389,8 @@ DSV4_BF16_ATTR void Fp8FoldedBlocks(const Fp8Acts& p, int m, const Fp8Weight& w,
       const int rows = std::min(kFoldPanelRows, row_end - n);
       DecodeFp8FoldedPanel(w.w + static_cast<size_t>(n) * k, k, rows,
                            w.scale + static_cast<size_t>(b) * kb, kp, panel.data());
-      PanelGemm(panel.data(), rows, p.xp.data(), kp, m, y + n, static_cast<size_t>(w.n));
+      PanelGemm(panel.data(), kp, rows, p.xp.data(), kp, m, static_cast<int>(kp), y + n,
+              static_cast<size_t>(w.n), /*round=*/true);
     }
   }
 }
