@@ -375,12 +375,11 @@ int RunBench(const std::vector<std::string>& args) {
   const double prefill = Median(prefill_s), step = Median(decode_s), bytes = Median(step_bytes);
   // Linear-layer FLOPs of the prompt: every active weight once per token, except that the head
   // runs for the last position only (and the embedding is a row lookup, not a product).
-  const double head = static_cast<double>(acc.active_params_by_kind.count(TensorKind::kHead)
-                                              ? acc.active_params_by_kind.at(TensorKind::kHead)
-                                              : 0);
-  const double embed = static_cast<double>(acc.active_params_by_kind.count(TensorKind::kEmbed)
-                                               ? acc.active_params_by_kind.at(TensorKind::kEmbed)
-                                               : 0);
+  auto active_params = [&](TensorKind kind) {
+    const auto it = acc.active_params_by_kind.find(kind);
+    return it == acc.active_params_by_kind.end() ? 0.0 : static_cast<double>(it->second);
+  };
+  const double head = active_params(TensorKind::kHead), embed = active_params(TensorKind::kEmbed);
   const double per_token_params = static_cast<double>(acc.params_active) - head - embed;
   const double flops = 2.0 * (per_token_params * a.prompt_len + head);
   // Time inside the linear kernels during prefill (summed over repeats, like prefill_s).
