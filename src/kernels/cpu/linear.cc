@@ -24,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/aligned.h"
 #include "base/check.h"
 #include "base/numeric.h"
 #include "kernels/cpu/cpu.h"

@@ -71,7 +71,7 @@ DSV4_BF16_ATTR void Bf16DotRows(const uint16_t* xb, size_t kp, int m, const Bf16
 DSV4_BF16_ATTR bool LinearBf16Dot(const float* x, int m, const Bf16Weight& w, float* y,
                                   bool round) {
   const size_t kp = static_cast<size_t>(CeilDiv(w.k, 64)) * 64;
-  std::vector<uint16_t> xb(static_cast<size_t>(m) * kp);
+  AlignedVector<uint16_t> xb(static_cast<size_t>(m) * kp);
   if (!PackBf16Acts(x, m, w.k, kp, xb.data())) return false;
   ThreadPool::Global().ParallelFor(w.n, [&](int n0, int n1) {
     Bf16DotRows(xb.data(), kp, m, w, n0, n1, y, round);

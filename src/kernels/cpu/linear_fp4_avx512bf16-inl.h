@@ -12,7 +12,7 @@ constexpr int kFp4Chunk = 512;  // values per step: 4 loads of 64 bytes, 16 scal
 // x[4t + j]; zero beyond k. Scales per chunk of 512 in the order of the
 // 4-group reduction: lane 4q+c = s_x of 128-group c.
 DSV4_BF16_ATTR void PermuteFp4Acts(const detail::QuantizedRows& a, int m, int k,
-                                   std::vector<uint16_t>* xp, std::vector<float>* sx) {
+                                   AlignedVector<uint16_t>* xp, std::vector<float>* sx) {
   const int chunks = CeilDiv(k, kFp4Chunk), kp = chunks * kFp4Chunk;
   xp->resize(static_cast<size_t>(m) * kp);
   sx->assign(static_cast<size_t>(m) * chunks * 16, 0.0f);
@@ -237,9 +237,9 @@ DSV4_BF16_ATTR uint64_t DecodeFp4FoldedPanel(const uint8_t* w, const uint8_t* ws
 }
 
 struct Fp4Acts {
-  std::vector<uint16_t> xp;  // bf16(q), PermuteFp4Acts order (the per-block kernel)
+  AlignedVector<uint16_t> xp;  // bf16(q), PermuteFp4Acts order (the per-block kernel)
   std::vector<float> sx;
-  std::vector<uint16_t> xf;  // bf16(q·s_x), same order (folded kernels); empty: not foldable
+  AlignedVector<uint16_t> xf;  // bf16(q·s_x), same order (folded kernels); empty: not foldable
   size_t kp = 0, sx_stride = 0;
 };
 
@@ -296,7 +296,7 @@ DSV4_BF16_ATTR void Fp4Rows(const Fp4Acts& p, int m, const Fp4Weight& w, int n0,
     }
     return;
   }
-  std::vector<uint16_t> panel(kFoldPanelRows * kp);
+  AlignedVector<uint16_t> panel(kFoldPanelRows * kp);
   for (int n = n0; n < n1; n += kFoldPanelRows) {
     const int rows = std::min(kFoldPanelRows, n1 - n);
     const uint64_t bad = DecodeFp4FoldedPanel(w.w + static_cast<size_t>(n) * (k / 2),

@@ -6,9 +6,9 @@
 
 // Activations in the order of the e4m3 decode: per 64 values, A[8q+t] = x[16q+t] then
 // B[8q+t] = x[16q+8+t] (unpacklo/unpackhi of 128-bit lane q); zero beyond k.
-DSV4_BF16_ATTR std::vector<uint16_t> PermuteFp8Acts(const detail::QuantizedRows& a, int m, int k) {
+DSV4_BF16_ATTR AlignedVector<uint16_t> PermuteFp8Acts(const detail::QuantizedRows& a, int m, int k) {
   const int kp = a.kb * kQuantBlock;
-  std::vector<uint16_t> out(static_cast<size_t>(m) * kp);
+  AlignedVector<uint16_t> out(static_cast<size_t>(m) * kp);
   // The high 16 bits of an fp32 e4m3 value are its exact bf16; float i of a pair of vectors is
   // 16-bit lane 2i+1. Per pair (128-bit lanes q, q+1): A of q, A of q+1, B of q, B of q+1.
   alignas(64) uint16_t pick[32];
@@ -219,7 +219,7 @@ constexpr int kPanelMinRows = 4;
 DSV4_BF16_ATTR void Fp8PanelRows(const detail::QuantizedRows& a, int m, const Fp8Weight& w,
                                  const uint16_t* xp, size_t kp, int n0, int n1, float* y) {
   const int k = w.k, kb = a.kb;
-  std::vector<uint16_t> panel(kPanelRows * kGroupValues);
+  AlignedVector<uint16_t> panel(kPanelRows * kGroupValues);
   for (int r = 0; r < m; ++r)
     std::fill(y + static_cast<size_t>(r) * w.n + n0, y + static_cast<size_t>(r) * w.n + n1, 0.0f);
   for (int g = 0; g < kb; g += 16) {
@@ -344,7 +344,7 @@ DSV4_BF16_ATTR void DecodeFp8FoldedPanel(const uint8_t* w, int k, int rows, cons
 // One FP8 linear's activations, prepared once per call for every thread.
 struct Fp8Acts {
   detail::QuantizedRows a;
-  std::vector<uint16_t> xp;  // folded: bf16(q·s_x); else bf16(q); order of PermuteFp8Acts
+  AlignedVector<uint16_t> xp;  // folded: bf16(q·s_x); else bf16(q); order of PermuteFp8Acts
   bool folded = false;
   size_t kp = 0;
 };
@@ -355,7 +355,7 @@ DSV4_BF16_ATTR Fp8Acts PrepareFp8Acts(detail::QuantizedRows a, int m, const Fp8W
   FoldRange range;
   WeightScaleRange(w, a.kb, &range);
   if (range.ok) {
-    std::vector<uint16_t> xp = PermuteFp8Acts(ScaledActs(a, m, w.k, &range), m, w.k);
+    AlignedVector<uint16_t> xp = PermuteFp8Acts(ScaledActs(a, m, w.k, &range), m, w.k);
     if (Foldable(range, w.k)) {
       p.folded = true;
       p.xp = std::move(xp);
@@ -372,7 +372,7 @@ DSV4_BF16_ATTR void Fp8FoldedBlocks(const Fp8Acts& p, int m, const Fp8Weight& w,
   const int k = w.k, kb = p.a.kb;
   const size_t kp = p.kp;
   if (m < kFoldPanelMinRows) {
-    std::vector<uint16_t> xs(static_cast<size_t>(m) * kp);
+    AlignedVector<uint16_t> xs(static_cast<size_t>(m) * kp);
     for (int b = b0; b < b1; ++b) {
       FoldWeightScales(p.xp.data(), kp, m, w.scale + static_cast<size_t>(b) * kb, kb, xs.data());
       for (int n = b * kQuantBlock; n < std::min(w.n, (b + 1) * kQuantBlock); ++n) {
@@ -382,7 +382,7 @@ DSV4_BF16_ATTR void Fp8FoldedBlocks(const Fp8Acts& p, int m, const Fp8Weight& w,
     }
     return;
   }
-  std::vector<uint16_t> panel(kFoldPanelRows * kp);
+  AlignedVector<uint16_t> panel(kFoldPanelRows * kp);
   for (int b = b0; b < b1; ++b) {
     const int row_end = std::min(w.n, (b + 1) * kQuantBlock);
     for (int n = b * kQuantBlock; n < row_end; n += kFoldPanelRows) {
