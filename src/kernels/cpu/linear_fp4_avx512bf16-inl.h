@@ -172,8 +172,7 @@ DSV4_BF16_ATTR HWY_INLINE void DecodeFp4Folded(const uint8_t* w, int bytes, cons
 // y[r·y_stride]. At R = 1 this also waits on vdpbf16ps latency (4 per 64-byte load, two per
 // chain). Measured and not adopted: 4 chains (10-15% faster from cache, but the GEMM must add in
 // the same order, and its 4-chain tiles, 2x3 for 24 accumulators, ran the prefill expert shape
-// 22% slower); two adjacent weight rows at once (10-20% faster from cache, ~1.5x slower from DRAM
-// in the model: two streams that jump every row).
+// 22% slower). Batch-1 decode takes two rows at a time instead (Fp4FoldedPair).
 template <int R>
 DSV4_BF16_ATTR void Fp4FoldedRow(const uint8_t* wrow, const uint8_t* ws, int k, const uint16_t* xs,
                                  size_t kp, float* y, size_t y_stride) {
@@ -201,6 +200,40 @@ DSV4_BF16_ATTR void Fp4FoldedRow(const uint8_t* wrow, const uint8_t* ws, int k, 
   float sums[R];
   SumLanes(total, R, sums);
   for (int r = 0; r < R; ++r) y[r * y_stride] = RoundBf16(sums[r]);
+}
+
+// Two adjacent weight rows against one activation row (batch-1 decode): each row's sums in the
+// order of Fp4FoldedRow<1> (same bits) with four independent chains instead of two. The pair's
+// rows are one contiguous region; the next pair's region is prefetched in address order (two
+// lines per step), so DRAM still sees one sequential stream. (Prefetching each row's own stream
+// ahead instead made two-row kernels ~1.5x slower from DRAM.)
+DSV4_BF16_ATTR void Fp4FoldedPair(const uint8_t* wrow, const uint8_t* ws, int k, const uint16_t* xs,
+                                  float* y) {
+  const __m512i table = _mm512_load_si512(GetBf16Tables().e2m1_biased);
+  const int row_bytes = k / 2, k32 = k / kFp4Block, full = k / 128, chunks = CeilDiv(k, 128);
+  __m512 acc[2][2];
+  for (int r = 0; r < 2; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+  for (int c = 0; c < chunks; ++c) {
+#pragma GCC unroll 2
+    for (int r = 0; r < 2; ++r) {
+      _mm_prefetch(reinterpret_cast<const char*>(wrow + 2 * row_bytes + (2 * c + r) * 64),
+                   _MM_HINT_T0);
+      const uint8_t* w = wrow + r * row_bytes + c * 64;
+      __m512i wv[4];
+      if (c < full) {
+        DecodeFp4Folded<false>(w, 64, ws + r * k32 + c * 4, table, wv);
+      } else {
+        DecodeFp4Folded<true>(w, row_bytes - c * 64, ws + r * k32 + c * 4, table, wv);
+      }
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j) acc[r][j & 1] = Dp(acc[r][j & 1], wv[j], xs + c * 128 + 32 * j);
+    }
+  }
+  const __m512 total[2] = {_mm512_add_ps(acc[0][0], acc[0][1]), _mm512_add_ps(acc[1][0], acc[1][1])};
+  float sums[2];
+  SumLanes(total, 2, sums);
+  y[0] = RoundBf16(sums[0]);
+  y[1] = RoundBf16(sums[1]);
 }
 
 using Fp4FoldedRowFn = void (*)(const uint8_t*, const uint8_t*, int, const uint16_t*, size_t,
@@ -285,7 +318,15 @@ DSV4_BF16_ATTR void Fp4Rows(const Fp4Acts& p, int m, const Fp4Weight& w, int n0,
   const int k = w.k, k32 = k / kFp4Block;
   const size_t kp = p.kp;
   if (m < kFoldPanelMinRows) {
-    for (int n = n0; n < n1; ++n) {
+    int n = n0;
+    if (m == 1) {  // rows in pairs while both rows' scales fold (all rows of real checkpoints)
+      for (; n + 2 <= n1; n += 2) {
+        const uint8_t* ws = w.scale + static_cast<size_t>(n) * k32;
+        if (!Fp4RowScalesFoldable(ws, 2 * k32)) break;
+        Fp4FoldedPair(w.w + static_cast<size_t>(n) * (k / 2), ws, k, p.xf.data(), y + n);
+      }
+    }
+    for (; n < n1; ++n) {
       const uint8_t* wrow = w.w + static_cast<size_t>(n) * (k / 2);
       const uint8_t* ws = w.scale + static_cast<size_t>(n) * k32;
       if (Fp4RowScalesFoldable(ws, k32)) {
