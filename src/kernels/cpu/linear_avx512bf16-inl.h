@@ -155,20 +155,16 @@ inline bool Foldable(const FoldRange& r, int k, int code_lo = -9, int code_hi = 
   return operands && sums;
 }
 
-// q·s_x of m rows (scales 1), and their exponent range. Products are exact (q has 4 significant
-// bits, s_x is a power of two) unless they leave the normal range, which the range check catches.
-DSV4_BF16_ATTR inline detail::QuantizedRows ScaledActs(const detail::QuantizedRows& a, int m,
-                                                      int k, FoldRange* r) {
-  detail::QuantizedRows scaled;
-  scaled.kb = a.kb;
-  scaled.q.resize(a.q.size());
+// Rows [r0, r1) of ScaledActs: o = q·s_x, and the exponent range of those rows merged into *r.
+DSV4_BF16_ATTR inline void ScaleActRows(const detail::QuantizedRows& a, int k, int r0, int r1,
+                                        float* out, FoldRange* r) {
   const __m512i exp_mask = _mm512_set1_epi32(0xff), low16 = _mm512_set1_epi32(0xffff),
                 magnitude = _mm512_set1_epi32(0x7fffffff);
   __m512i emin = _mm512_set1_epi32(0xff), emax = _mm512_setzero_si512();
   __mmask16 bad = 0;
-  for (int row = 0; row < m; ++row) {
+  for (int row = r0; row < r1; ++row) {
     const float* q = a.q.data() + static_cast<size_t>(row) * k;
-    float* o = scaled.q.data() + static_cast<size_t>(row) * k;
+    float* o = out + static_cast<size_t>(row) * k;
     for (int b = 0; b < a.kb; ++b) {
       const __m512 s = _mm512_set1_ps(a.s[static_cast<size_t>(row) * a.kb + b]);
       const int i1 = std::min(k, (b + 1) * kQuantBlock);
@@ -193,6 +189,24 @@ DSV4_BF16_ATTR inline detail::QuantizedRows ScaledActs(const detail::QuantizedRo
     r->a_lo = std::min(r->a_lo, lo - 127);
     r->a_hi = std::max(r->a_hi, hi - 126);
   }
+}
+
+// q·s_x of m rows (scales 1), and their exponent range. Products are exact (q has 4 significant
+// bits, s_x is a power of two) unless they leave the normal range, which the range check catches.
+DSV4_BF16_ATTR inline detail::QuantizedRows ScaledActs(const detail::QuantizedRows& a, int m,
+                                                      int k, FoldRange* r) {
+  detail::QuantizedRows scaled;
+  scaled.kb = a.kb;
+  scaled.q.resize(a.q.size());
+  std::mutex mu;
+  detail::ForActRows(m, [&](int r0, int r1) {
+    FoldRange part;
+    ScaleActRows(a, k, r0, r1, scaled.q.data(), &part);
+    std::lock_guard<std::mutex> lock(mu);
+    r->ok = r->ok && part.ok;
+    r->a_lo = std::min(r->a_lo, part.a_lo);
+    r->a_hi = std::max(r->a_hi, part.a_hi);
+  });
   scaled.s.assign(a.s.size(), 1.0f);
   return scaled;
 }

@@ -14,21 +14,25 @@
 
 // m rows of x as bf16, kp values per row (zeros past k); false if a value is not a bf16.
 DSV4_BF16_ATTR bool PackBf16Acts(const float* x, int m, int k, size_t kp, uint16_t* out) {
-  const __m512i low = _mm512_set1_epi32(0xffff);
-  __mmask16 inexact = 0;
-  for (int r = 0; r < m; ++r) {
-    const float* row = x + static_cast<size_t>(r) * k;
-    uint16_t* o = out + r * kp;
-    for (int i = 0; i < static_cast<int>(kp); i += 16) {
-      const int left = k - i;
-      const __mmask16 mask = left >= 16 ? 0xffff : left <= 0 ? 0 : (1u << left) - 1;
-      const __m512i v = _mm512_castps_si512(_mm512_maskz_loadu_ps(mask, row + i));
-      inexact |= _mm512_test_epi32_mask(v, low);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(o + i),
-                          _mm512_cvtepi32_epi16(_mm512_srli_epi32(v, 16)));
+  std::atomic<bool> inexact{false};
+  detail::ForActRows(m, [&](int r0, int r1) {
+    const __m512i low = _mm512_set1_epi32(0xffff);
+    __mmask16 low_bits = 0;
+    for (int r = r0; r < r1; ++r) {
+      const float* row = x + static_cast<size_t>(r) * k;
+      uint16_t* o = out + r * kp;
+      for (int i = 0; i < static_cast<int>(kp); i += 16) {
+        const int left = k - i;
+        const __mmask16 mask = left >= 16 ? 0xffff : left <= 0 ? 0 : (1u << left) - 1;
+        const __m512i v = _mm512_castps_si512(_mm512_maskz_loadu_ps(mask, row + i));
+        low_bits |= _mm512_test_epi32_mask(v, low);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(o + i),
+                            _mm512_cvtepi32_epi16(_mm512_srli_epi32(v, 16)));
+      }
     }
-  }
-  return inexact == 0;
+    if (low_bits) inexact = true;
+  });
+  return !inexact;
 }
 
 // Weight rows [n0, n1) against m bf16 activation rows (xb, stride kp).

@@ -20,37 +20,39 @@ DSV4_BF16_ATTR void PermuteFp4Acts(const detail::QuantizedRows& a, int m, int k,
   // vector pair). A pair holds t = 8p..8p+7 of group p; lanes 8j+t' of the pick = X_j[8p+t'].
   alignas(64) uint16_t pick[32];
   for (int l = 0; l < 32; ++l) pick[l] = static_cast<uint16_t>(2 * (4 * (l & 7) + (l >> 3)) + 1);
-  const __m512i idx = _mm512_load_si512(pick);
-  for (int r = 0; r < m; ++r) {
-    const float* q = a.q.data() + static_cast<size_t>(r) * k;
-    uint16_t* o = xp->data() + static_cast<size_t>(r) * kp;
-    for (int i0 = 0; i0 < kp; i0 += 128) {
-      __m512i p[4];
-      for (int pair = 0; pair < 4; ++pair) {
-        __m512i v[2];
-        for (int h = 0; h < 2; ++h) {
-          const int left = k - i0 - 32 * pair - 16 * h;
-          const __mmask16 mask = left >= 16 ? 0xffff : left <= 0 ? 0 : (1u << left) - 1;
-          v[h] = _mm512_castps_si512(_mm512_maskz_loadu_ps(mask, q + i0 + 32 * pair + 16 * h));
+  detail::ForActRows(m, [&](int r0, int r1) {
+    const __m512i idx = _mm512_load_si512(pick);
+    for (int r = r0; r < r1; ++r) {
+      const float* q = a.q.data() + static_cast<size_t>(r) * k;
+      uint16_t* o = xp->data() + static_cast<size_t>(r) * kp;
+      for (int i0 = 0; i0 < kp; i0 += 128) {
+        __m512i p[4];
+        for (int pair = 0; pair < 4; ++pair) {
+          __m512i v[2];
+          for (int h = 0; h < 2; ++h) {
+            const int left = k - i0 - 32 * pair - 16 * h;
+            const __mmask16 mask = left >= 16 ? 0xffff : left <= 0 ? 0 : (1u << left) - 1;
+            v[h] = _mm512_castps_si512(_mm512_maskz_loadu_ps(mask, q + i0 + 32 * pair + 16 * h));
+          }
+          p[pair] = _mm512_permutex2var_epi16(v[0], idx, v[1]);  // 128-bit lane j: X_j, pair's t
         }
-        p[pair] = _mm512_permutex2var_epi16(v[0], idx, v[1]);  // 128-bit lane j: X_j, pair's t
+        // 4x4 transpose of 128-bit lanes: X_j = lane j of p[0..3].
+        const __m512i a01 = _mm512_shuffle_i64x2(p[0], p[1], 0x44),
+                      b01 = _mm512_shuffle_i64x2(p[0], p[1], 0xee);
+        const __m512i a23 = _mm512_shuffle_i64x2(p[2], p[3], 0x44),
+                      b23 = _mm512_shuffle_i64x2(p[2], p[3], 0xee);
+        _mm512_storeu_si512(o + i0, _mm512_shuffle_i64x2(a01, a23, 0x88));
+        _mm512_storeu_si512(o + i0 + 32, _mm512_shuffle_i64x2(a01, a23, 0xdd));
+        _mm512_storeu_si512(o + i0 + 64, _mm512_shuffle_i64x2(b01, b23, 0x88));
+        _mm512_storeu_si512(o + i0 + 96, _mm512_shuffle_i64x2(b01, b23, 0xdd));
       }
-      // 4x4 transpose of 128-bit lanes: X_j = lane j of p[0..3].
-      const __m512i a01 = _mm512_shuffle_i64x2(p[0], p[1], 0x44),
-                    b01 = _mm512_shuffle_i64x2(p[0], p[1], 0xee);
-      const __m512i a23 = _mm512_shuffle_i64x2(p[2], p[3], 0x44),
-                    b23 = _mm512_shuffle_i64x2(p[2], p[3], 0xee);
-      _mm512_storeu_si512(o + i0, _mm512_shuffle_i64x2(a01, a23, 0x88));
-      _mm512_storeu_si512(o + i0 + 32, _mm512_shuffle_i64x2(a01, a23, 0xdd));
-      _mm512_storeu_si512(o + i0 + 64, _mm512_shuffle_i64x2(b01, b23, 0x88));
-      _mm512_storeu_si512(o + i0 + 96, _mm512_shuffle_i64x2(b01, b23, 0xdd));
+      float* s = sx->data() + static_cast<size_t>(r) * chunks * 16;
+      for (int g = 0; g < a.kb; ++g) {
+        for (int lane = 0; lane < 4; ++lane)
+          s[(g / 4) * 16 + 4 * lane + g % 4] = a.s[static_cast<size_t>(r) * a.kb + g];
+      }
     }
-    float* s = sx->data() + static_cast<size_t>(r) * chunks * 16;
-    for (int g = 0; g < a.kb; ++g) {
-      for (int lane = 0; lane < 4; ++lane)
-        s[(g / 4) * 16 + 4 * lane + g % 4] = a.s[static_cast<size_t>(r) * a.kb + g];
-    }
-  }
+  });
 }
 
 // One chunk of 512 values (4 loads of 64 bytes, 16 scale blocks) of a weight row against R

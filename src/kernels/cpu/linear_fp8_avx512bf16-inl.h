@@ -16,23 +16,25 @@ DSV4_BF16_ATTR AlignedVector<uint16_t> PermuteFp8Acts(const detail::QuantizedRow
     const int part = l >> 3, t = l & 7;  // part: A q, A q+1, B q, B q+1
     pick[l] = static_cast<uint16_t>(2 * (16 * (part & 1) + 8 * (part >> 1) + t) + 1);
   }
-  const __m512i idx = _mm512_load_si512(pick);
-  for (int r = 0; r < m; ++r) {
-    const float* q = a.q.data() + static_cast<size_t>(r) * k;
-    uint16_t* o = out.data() + static_cast<size_t>(r) * kp;
-    for (int i0 = 0; i0 < kp; i0 += 64) {
-      __m512i v[4];
-      for (int j = 0; j < 4; ++j) {
-        const int left = k - i0 - 16 * j;
-        const __mmask16 mask = left >= 16 ? 0xffff : left <= 0 ? 0 : (1u << left) - 1;
-        v[j] = _mm512_castps_si512(_mm512_maskz_loadu_ps(mask, q + i0 + 16 * j));
+  detail::ForActRows(m, [&](int r0, int r1) {
+    const __m512i idx = _mm512_load_si512(pick);
+    for (int r = r0; r < r1; ++r) {
+      const float* q = a.q.data() + static_cast<size_t>(r) * k;
+      uint16_t* o = out.data() + static_cast<size_t>(r) * kp;
+      for (int i0 = 0; i0 < kp; i0 += 64) {
+        __m512i v[4];
+        for (int j = 0; j < 4; ++j) {
+          const int left = k - i0 - 16 * j;
+          const __mmask16 mask = left >= 16 ? 0xffff : left <= 0 ? 0 : (1u << left) - 1;
+          v[j] = _mm512_castps_si512(_mm512_maskz_loadu_ps(mask, q + i0 + 16 * j));
+        }
+        const __m512i r01 = _mm512_permutex2var_epi16(v[0], idx, v[1]);
+        const __m512i r23 = _mm512_permutex2var_epi16(v[2], idx, v[3]);
+        _mm512_storeu_si512(o + i0, _mm512_shuffle_i64x2(r01, r23, 0x44));       // A
+        _mm512_storeu_si512(o + i0 + 32, _mm512_shuffle_i64x2(r01, r23, 0xee));  // B
       }
-      const __m512i r01 = _mm512_permutex2var_epi16(v[0], idx, v[1]);
-      const __m512i r23 = _mm512_permutex2var_epi16(v[2], idx, v[3]);
-      _mm512_storeu_si512(o + i0, _mm512_shuffle_i64x2(r01, r23, 0x44));       // A
-      _mm512_storeu_si512(o + i0 + 32, _mm512_shuffle_i64x2(r01, r23, 0xee));  // B
     }
-  }
+  });
   return out;
 }
 
