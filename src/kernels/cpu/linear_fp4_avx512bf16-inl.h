@@ -231,7 +231,8 @@ DSV4_BF16_ATTR void Fp4FoldedPair(const uint8_t* wrow, const uint8_t* ws, int k,
       for (int j = 0; j < 4; ++j) acc[r][j & 1] = Dp(acc[r][j & 1], wv[j], xs + c * 128 + 32 * j);
     }
   }
-  const __m512 total[2] = {_mm512_add_ps(acc[0][0], acc[0][1]), _mm512_add_ps(acc[1][0], acc[1][1])};
+  const __m512 total[2] = {_mm512_add_ps(acc[0][0], acc[0][1]),
+                           _mm512_add_ps(acc[1][0], acc[1][1])};
   float sums[2];
   SumLanes(total, 2, sums);
   y[0] = RoundBf16(sums[0]);
