@@ -49,10 +49,12 @@ constexpr int kTasksPerThread = 8;
 constexpr int kGuidedLevels = 6;
 constexpr int kGuidedMinPerThread = 256;  // below n = this · threads: equal ranges
 
-// Start of range i of `count` over [0, n) for `threads` threads (end = start of i + 1).
-int64_t RangeStart(int64_t i, int count, int64_t n, int threads, bool guided) {
+// Start of range i of `count` over [0, n) (end = start of i + 1); a guided call has
+// kGuidedLevels + 1 ranges per thread.
+int64_t RangeStart(int64_t i, int count, int64_t n, bool guided) {
   if (!guided) return n * i / count;
   if (i >= count) return n;
+  const int threads = count / (kGuidedLevels + 1);
   const int64_t level = std::min<int64_t>(i / threads, kGuidedLevels), j = i - level * threads;
   const int64_t begin = n - (n >> level);
   const int64_t end = level == kGuidedLevels ? n : n - (n >> (level + 1));
@@ -76,7 +78,6 @@ struct ThreadPool::State {
   std::atomic<uint64_t> ticket{0};  // generation << 32 | next task index
   std::atomic<int> done{0};         // tasks of the current generation finished
   std::atomic<bool> stop{false};
-  int threads = 1;
 
   // Claims and runs tasks of generation `gen` until none is left.
   void RunTasks(uint64_t gen) {
@@ -93,8 +94,8 @@ struct ThreadPool::State {
       const int i = static_cast<int>(t & 0xffffffffu);
       if (i >= count) return;
       if (!ticket.compare_exchange_weak(t, t + 1, std::memory_order_acq_rel)) continue;
-      (*f)(static_cast<int>(RangeStart(i, count, total, threads, guided)),
-           static_cast<int>(RangeStart(i + 1, count, total, threads, guided)));
+      (*f)(static_cast<int>(RangeStart(i, count, total, guided)),
+           static_cast<int>(RangeStart(i + 1, count, total, guided)));
       done.fetch_add(1, std::memory_order_release);
     }
   }
@@ -115,7 +116,6 @@ ThreadPool& ThreadPool::Global() {
 }
 
 ThreadPool::ThreadPool(int threads) : threads_(std::max(1, threads)), state_(new State) {
-  state_->threads = threads_;
   for (int w = 1; w < threads_; ++w) {
     state_->workers.emplace_back([this] {
       t_in_worker = true;
