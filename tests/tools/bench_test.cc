@@ -30,13 +30,18 @@ TEST(Bench, JsonReportHasEveryFigure) {
   for (const char* key : {"prefill_tok_s", "prefill_gflops", "decode_tok_s", "decode_bytes_per_token",
                           "decode_effective_gbs", "machine_read_gbs", "decode_bandwidth_ratio",
                           "prefill_linear_gflops", "prefill_linear_share", "batch_decode_tok_s",
-                          "batch_step_ms"}) {
+                          "batch_step_ms", "machine_dot_gflops", "prefill_peak_ratio"}) {
     ASSERT_TRUE(j.contains(key)) << key;
     EXPECT_GT(j[key].get<double>(), 0.0) << key;
   }
   EXPECT_NEAR(j["decode_bandwidth_ratio"].get<double>(),
               j["decode_effective_gbs"].get<double>() / j["machine_read_gbs"].get<double>(), 1e-9);
   EXPECT_LE(j["prefill_linear_share"].get<double>(), 1.0);
+  // One run: the prefill's ratio is its linear GFLOP/s over the peak measured right after it.
+  EXPECT_NEAR(j["prefill_peak_ratio"].get<double>(),
+              j["prefill_linear_gflops"].get<double>() / j["machine_dot_gflops"].get<double>(),
+              1e-9 * j["prefill_peak_ratio"].get<double>());
+  EXPECT_FALSE(j["machine_dot_op"].get<std::string>().empty());
   EXPECT_EQ(j["batch"].get<int>(), 3);
   EXPECT_GT(j["resident_mb"].get<double>(), 0.0);
   EXPECT_GE(j["resident_peak_mb"].get<double>(), j["resident_mb"].get<double>());

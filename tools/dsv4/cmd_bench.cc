@@ -18,6 +18,7 @@
 
 #include "base/numeric.h"
 #include "command.h"
+#include "kernels/cpu/cpu.h"
 #include "kernels/kernels.h"
 #include "kernels/profile.h"
 #include "model/model.h"
@@ -206,6 +207,15 @@ void FillSyntheticContext(const ModelConfig& cfg, int64_t n, ModelState* st) {
   st->n_tokens = n;
 }
 
+// Seconds inside the linear kernels in a kernel profile.
+double LinearSeconds(const std::vector<KernelProfileRow>& prof) {
+  double s = 0;
+  for (const KernelProfileRow& r : prof) {
+    if (r.name.rfind("Linear", 0) == 0) s += r.seconds;
+  }
+  return s;
+}
+
 // The process's resident set now and at its peak (MB), from /proc/self/status; 0 where absent.
 std::pair<double, double> ResidentMb() {
   std::ifstream in("/proc/self/status");
@@ -291,7 +301,9 @@ int RunBench(const std::vector<std::string>& args) {
     x ^= x << 13, x ^= x >> 7, x ^= x << 17;
     t = static_cast<int32_t>(x % static_cast<uint64_t>(cfg.vocab_size));
   }
-  std::vector<double> prefill_s, decode_s, step_bytes, read_gbs_runs, ratio_runs;
+  std::vector<double> prefill_s, decode_s, step_bytes, read_gbs_runs, ratio_runs, peak_runs;
+  std::vector<double> linear_s_runs;  // time inside the linear kernels, per prefill
+  cpu::DotPeak peak;
   ReadProbe probe;
   std::pair<double, double> resident{0, 0};
   ExpertSink sink;
@@ -311,7 +323,14 @@ int RunBench(const std::vector<std::string>& args) {
     }
     prefill_s.push_back(Since(t0));
     kernel_profile::Enable(false);
-    AddProfile(&prefill_prof, kernel_profile::Snapshot());
+    const std::vector<KernelProfileRow> prof = kernel_profile::Snapshot();
+    AddProfile(&prefill_prof, prof);
+    if (a.context == 0) {
+      // The dot-product ceiling in the same minutes as this prefill (see cpu/peak.cc).
+      linear_s_runs.push_back(LinearSeconds(prof));
+      peak = cpu::MeasureDotPeak(threads);
+      peak_runs.push_back(peak.gflops);
+    }
     kernel_profile::Reset();
     double total = 0, bytes = 0;
     for (int i = 0; i < a.gen; ++i) {
@@ -383,12 +402,19 @@ int RunBench(const std::vector<std::string>& args) {
   const double per_token_params = static_cast<double>(acc.params_active) - head - embed;
   const double flops = 2.0 * (per_token_params * a.prompt_len + head);
   // Time inside the linear kernels during prefill (summed over repeats, like prefill_s).
-  double linear_s = 0;
-  for (const KernelProfileRow& r : prefill_prof) {
-    if (r.name.rfind("Linear", 0) == 0) linear_s += r.seconds;
-  }
+  const double linear_s = LinearSeconds(prefill_prof);
   const double prefill_total = std::accumulate(prefill_s.begin(), prefill_s.end(), 0.0);
   const double linear_gflops = linear_s > 0 ? flops * a.repeat / linear_s / 1e9 : 0;
+  // Against the measured peak: the median over runs of each prefill's linear GFLOP/s divided by the
+  // peak measured right after it (as decode_bandwidth_ratio pairs each decode with its probe).
+  std::vector<double> peak_ratio_runs;
+  for (size_t i = 0; i < linear_s_runs.size(); ++i) {
+    if (linear_s_runs[i] > 0 && peak_runs[i] > 0) {
+      peak_ratio_runs.push_back(flops / linear_s_runs[i] / 1e9 / peak_runs[i]);
+    }
+  }
+  const double peak_gflops = peak_runs.empty() ? 0.0 : Median(peak_runs);
+  const double peak_ratio = peak_ratio_runs.empty() ? 0.0 : Median(peak_ratio_runs);
   const double eff = bytes / step / 1e9;
   nlohmann::json out = {
       {"model", a.model},
@@ -401,6 +427,9 @@ int RunBench(const std::vector<std::string>& args) {
       {"prefill_gflops", a.context > 0 ? 0.0 : flops / prefill / 1e9},
       {"prefill_linear_gflops", a.context > 0 ? 0.0 : linear_gflops},
       {"prefill_linear_share", a.context > 0 || prefill_total <= 0 ? 0.0 : linear_s / prefill_total},
+      {"machine_dot_gflops", peak_gflops},
+      {"machine_dot_op", peak.op},
+      {"prefill_peak_ratio", peak_ratio},
       {"decode_tok_s", 1.0 / step},
       {"decode_bytes_per_token", static_cast<int64_t>(bytes)},
       {"decode_effective_gbs", eff},
@@ -430,6 +459,9 @@ int RunBench(const std::vector<std::string>& args) {
                 " (%.0f%% of prefill time)\n",
                 a.prompt_len, a.prompt_len / prefill, flops / prefill / 1e9, per_token_params,
                 linear_gflops, prefill_total > 0 ? 100.0 * linear_s / prefill_total : 0.0);
+    std::printf("         vs the machine's dot-product peak %.1f GFLOP/s (%s, %d threads, measured after"
+                " each prefill): ratio %.3f\n",
+                peak_gflops, peak.op, threads, peak_ratio);
   }
   std::printf("decode   %d steps: %.2f tok/s, %.1f ms/token\n", a.gen, 1.0 / step, step * 1e3);
   std::printf("         bytes touched per token: %.3f MB (weights: %.3f MB fixed + chosen experts x %.3f MB; caches)\n",

@@ -24,6 +24,15 @@ void SparseAttention(const float* q, int heads, int dim, const float* const* kv_
 // (cpu/indexer.cc).
 void IndexerScore(const IndexerHeads& query, const float* keys, int64_t n, float* score);
 
+// The machine's dot-product peak, measured: the multiply instruction the linear kernels use on
+// this CPU, back to back on `threads` threads with operands in registers, best of `passes`
+// (~50 ms each). What `dsv4 bench` reports prefill against (cpu/peak.cc).
+struct DotPeak {
+  double gflops = 0;
+  const char* op = "";  // the instruction measured
+};
+DotPeak MeasureDotPeak(int threads, int passes = 3);
+
 // The Highway target the calls above dispatch to now, "+BF16" when the AVX-512 BF16/VBMI kernels
 // run (e.g. "AVX3_DL+BF16").
 const char* TargetName();
