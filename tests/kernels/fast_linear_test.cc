@@ -12,6 +12,7 @@
 
 #include "base/numeric.h"
 #include "kernels/cpu/cpu.h"
+#include "kernels/cpu/gemm_onednn.h"
 #include "kernels/kernels.h"
 #include "kernels/ref/ref.h"
 #include "kernels/thread_pool.h"
@@ -30,12 +31,12 @@ int64_t Bf16Ordinal(float v) {
 }
 
 struct UlpStats {
-  int64_t equal = 0, one_ulp = 0;
+  int64_t equal = 0, one_ulp = 0, more = 0;
 };
 
 // Fast vs ref outputs: identical, or both bf16 values 1 ulp apart (NaN only where ref is NaN).
 void ExpectWithinOneBf16Ulp(const std::vector<float>& fast, const std::vector<float>& ref,
-                            UlpStats* stats, const std::string& what) {
+                            UlpStats* stats, const std::string& what, bool fail = true) {
   ASSERT_EQ(fast.size(), ref.size());
   int reported = 0;
   for (size_t i = 0; i < fast.size(); ++i) {
@@ -49,7 +50,7 @@ void ExpectWithinOneBf16Ulp(const std::vector<float>& fast, const std::vector<fl
       ++stats->equal;
     } else if (d == 1) {
       ++stats->one_ulp;
-    } else if (reported++ < 5) {
+    } else if (++stats->more, fail && reported++ < 5) {
       ADD_FAILURE() << what << " [" << i << "]: fast " << fast[i] << " vs ref " << ref[i];
     }
   }
@@ -403,6 +404,109 @@ TEST(FastLinear, ExtremeScalesMatchRef) {
       ExpectWithinOneBf16Ulp(y4, y_ref, &stats, "fp4 extreme m=" + std::to_string(m));
     }
   });
+}
+
+// Prefill-sized calls in fast-prefill mode (m >= kFastGemmMinRows: oneDNN where it is built in,
+// else the register tiles) against ref: FP8, MXFP4, FP8-as-bf16 and bf16 weights, with weight-row
+// counts that span several oneDNN calls per thread and end mid-call, and odd k (padded
+// activations).
+TEST(FastLinear, FastPrefillMatchesRef) {
+  SetFastPrefill(true);
+  ForEachTarget([] {
+    std::mt19937 rng(23);
+    UlpStats stats;
+    for (int m : {cpu::kFastGemmMinRows, 101}) {
+      for (const auto& [n, k] : {std::pair{130, 544}, std::pair{2200, 256}}) {
+        const std::string what =
+            " m=" + std::to_string(m) + " n=" + std::to_string(n) + " k=" + std::to_string(k);
+        const std::vector<float> x = RandomActivations(rng, m, k);
+        std::vector<float> y(static_cast<size_t>(m) * n), y_ref(y.size());
+        const int kb = (k + 127) / 128;
+        std::vector<uint8_t> w8(static_cast<size_t>(n) * k), s8(static_cast<size_t>((n + 127) / 128) * kb);
+        for (auto& c : w8) c = static_cast<uint8_t>(rng() % 0x7f) | (rng() & 0x80);
+        for (auto& e : s8) e = static_cast<uint8_t>(118 + rng() % 12);
+        const Fp8Weight wt8{w8.data(), s8.data(), n, k};
+        std::vector<float> wv(w8.size());
+        for (size_t i = 0; i < w8.size(); ++i) {
+          const size_t o = i / k, c = i % k;
+          wv[i] = E4M3ToFloat(w8[i]) * E8M0ToFloat(s8[(o / 128) * kb + c / 128]);
+        }
+        // Exact products, one fp32 sum per output in oneDNN's order: within the reordering bound
+        // of that sum (the matrix-vector kernels' lane-split sums stay within 1 ulp of ref).
+        cpu::LinearFp8(x.data(), m, wt8, y.data());
+        ref::LinearFp8(x.data(), m, wt8, y_ref.data());
+        ExpectCloseToRef(y, y_ref, x, wv, m, n, k, true, "fp8" + what);
+        cpu::LinearFp8AsBf16(x.data(), m, wt8, y.data());
+        ref::LinearFp8AsBf16(x.data(), m, wt8, y_ref.data());
+        ExpectCloseToRef(y, y_ref, x, wv, m, n, k, true, "fp8 as bf16" + what);
+        std::vector<uint8_t> w4(static_cast<size_t>(n) * k / 2), s4(static_cast<size_t>(n) * k / 32);
+        for (auto& b : w4) b = static_cast<uint8_t>(rng());
+        for (auto& e : s4) e = static_cast<uint8_t>(112 + rng() % 24);
+        const Fp4Weight wt4{w4.data(), s4.data(), n, k};
+        cpu::LinearFp4(x.data(), m, wt4, y.data());
+        ref::LinearFp4(x.data(), m, wt4, y_ref.data());
+        for (size_t i = 0; i < wv.size(); ++i) {
+          wv[i] = E2M1ToFloat(static_cast<uint8_t>(w4[i / 2] >> (i % 2 * 4) & 0xf)) *
+                  E8M0ToFloat(s4[i / 32]);
+        }
+        ExpectCloseToRef(y, y_ref, x, wv, m, n, k, true, "fp4" + what);
+        ExpectWithinOneBf16Ulp(y, y_ref, &stats, "fp4 (counted)" + what, /*fail=*/false);
+        std::vector<uint16_t> wb(static_cast<size_t>(n) * k);
+        for (auto& b : wb) b = FloatToBf16(std::ldexp(static_cast<float>(rng() % 255) - 127.0f, -7));
+        const Bf16Weight wtb{wb.data(), n, k};
+        std::vector<float> xb = x;  // bf16-valued, as the model's: the bf16 dot-product path
+        for (float& v : xb) v = RoundBf16(v);
+        cpu::LinearBf16(xb.data(), m, wtb, y.data(), /*round_bf16=*/true);
+        ref::LinearBf16(xb.data(), m, wtb, y_ref.data(), /*round_bf16=*/true);
+        for (size_t i = 0; i < wb.size(); ++i) wv[i] = Bf16ToFloat(wb[i]);
+        ExpectCloseToRef(y, y_ref, xb, wv, m, n, k, true, "bf16" + what);
+      }
+    }
+    // Still almost every output equals ref.
+    EXPECT_GT(stats.equal, 50 * (stats.one_ulp + stats.more))
+        << stats.equal << " equal, " << stats.one_ulp << " 1 ulp, " << stats.more << " more";
+  });
+  EXPECT_EQ(FastPrefill(), cpu::FastGemmEnabled());
+  SetFastPrefill(false);
+}
+
+// The default mode (kernels.h) keeps the matrix-vector order at prefill sizes too, for sums
+// whose rounding depends on the order (x with cancelling halves, weights scaled over 2^±20).
+TEST(FastLinear, DefaultModeKeepsTheOrderAtPrefillSizes) {
+  SetFastPrefill(false);
+  ForEachTarget([] {
+    std::mt19937 rng(29);
+    std::normal_distribution<float> g(0, 1);
+    const int m = cpu::kFastGemmMinRows + 3, n = 150, k = 512;
+    std::vector<float> x(static_cast<size_t>(m) * k);
+    for (int r = 0; r < m; ++r) {
+      for (int i = 0; i < k; ++i) {
+        float& v = x[static_cast<size_t>(r) * k + i];
+        v = i < k / 2 ? RoundBf16(std::ldexp(g(rng), 20)) : -x[static_cast<size_t>(r) * k + i - k / 2];
+        if (i % 7 == 0) v = RoundBf16(std::ldexp(g(rng), -10));
+      }
+    }
+    std::vector<uint8_t> w8(static_cast<size_t>(n) * k), s8(4 * 2, 127);
+    for (auto& c : w8) c = static_cast<uint8_t>(rng() % 0x7f) | (rng() & 0x80);
+    std::vector<uint8_t> w4(static_cast<size_t>(n) * k / 2), s4(static_cast<size_t>(n) * k / 32);
+    for (auto& b : w4) b = static_cast<uint8_t>(rng());
+    for (auto& e : s4) e = static_cast<uint8_t>(107 + rng() % 41);
+    std::vector<uint16_t> wb(static_cast<size_t>(n) * k);
+    for (auto& b : wb) b = FloatToBf16(std::ldexp(g(rng), static_cast<int>(rng() % 41) - 20));
+    const Fp8Weight wt8{w8.data(), s8.data(), n, k};
+    const Fp4Weight wt4{w4.data(), s4.data(), n, k};
+    const Bf16Weight wtb{wb.data(), n, k};
+    ExpectBatchInvariant(x, m, k, n, "fp8", [&](const float* xs, int rows, float* out) {
+      cpu::LinearFp8(xs, rows, wt8, out);
+    });
+    ExpectBatchInvariant(x, m, k, n, "fp4", [&](const float* xs, int rows, float* out) {
+      cpu::LinearFp4(xs, rows, wt4, out);
+    });
+    ExpectBatchInvariant(x, m, k, n, "bf16", [&](const float* xs, int rows, float* out) {
+      cpu::LinearBf16(xs, rows, wtb, out, /*round_bf16=*/false);
+    });
+  });
+  EXPECT_FALSE(FastPrefill());
 }
 
 // The work split changes nothing: 1 thread and the global pool give identical outputs.

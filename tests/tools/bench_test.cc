@@ -42,6 +42,7 @@ TEST(Bench, JsonReportHasEveryFigure) {
               j["prefill_linear_gflops"].get<double>() / j["machine_dot_gflops"].get<double>(),
               1e-9 * j["prefill_peak_ratio"].get<double>());
   EXPECT_FALSE(j["machine_dot_op"].get<std::string>().empty());
+  EXPECT_FALSE(j["fast_prefill"].get<bool>());  // opt-in (--fast-prefill)
   EXPECT_EQ(j["batch"].get<int>(), 3);
   EXPECT_GT(j["resident_mb"].get<double>(), 0.0);
   EXPECT_GE(j["resident_peak_mb"].get<double>(), j["resident_mb"].get<double>());

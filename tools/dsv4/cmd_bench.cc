@@ -171,6 +171,8 @@ bool Parse(const std::vector<std::string>& args, BenchArgs* a) {
       if (!num(&a->batch) || a->batch < 1 || a->batch > 256) return false;
     } else if (f == "--json") {
       a->json = true;
+    } else if (f == "--fast-prefill") {
+      SetFastPrefill(true);
     } else if (f == "--profile") {
       a->profile = true;
     } else {
@@ -279,7 +281,7 @@ int RunBench(const std::vector<std::string>& args) {
   BenchArgs a;
   if (!Parse(args, &a)) {
     std::fprintf(stderr, "usage: dsv4 bench --model DIR [--prompt-len L | --context N] [--gen N] "
-                         "[--threads T] [--repeat R] [--batch B] [--json] [--profile]\n");
+                         "[--threads T] [--repeat R] [--batch B] [--fast-prefill] [--json] [--profile]\n");
     return 2;
   }
   const int threads = a.threads > 0 ? a.threads
@@ -430,6 +432,7 @@ int RunBench(const std::vector<std::string>& args) {
       {"machine_dot_gflops", peak_gflops},
       {"machine_dot_op", peak.op},
       {"prefill_peak_ratio", peak_ratio},
+      {"fast_prefill", FastPrefill()},
       {"decode_tok_s", 1.0 / step},
       {"decode_bytes_per_token", static_cast<int64_t>(bytes)},
       {"decode_effective_gbs", eff},
@@ -460,8 +463,10 @@ int RunBench(const std::vector<std::string>& args) {
                 a.prompt_len, a.prompt_len / prefill, flops / prefill / 1e9, per_token_params,
                 linear_gflops, prefill_total > 0 ? 100.0 * linear_s / prefill_total : 0.0);
     std::printf("         vs the machine's dot-product peak %.1f GFLOP/s (%s, %d threads, measured after"
-                " each prefill): ratio %.3f\n",
-                peak_gflops, peak.op, threads, peak_ratio);
+                " each prefill): ratio %.3f\n         GEMMs: %s\n",
+                peak_gflops, peak.op, threads, peak_ratio,
+                FastPrefill() ? "oneDNN from 64 rows (--fast-prefill)"
+                              : "register tiles, batch-invariant (default)");
   }
   std::printf("decode   %d steps: %.2f tok/s, %.1f ms/token\n", a.gen, 1.0 / step, step * 1e3);
   std::printf("         bytes touched per token: %.3f MB (weights: %.3f MB fixed + chosen experts x %.3f MB; caches)\n",

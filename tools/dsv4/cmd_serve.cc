@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "command.h"
+#include "kernels/kernels.h"
 #include "kernels/thread_pool.h"
 #include "server/http.h"
 
@@ -15,13 +16,15 @@ namespace {
 constexpr char kUsage[] =
     "usage: dsv4 serve --model DIR [--host 127.0.0.1] [--port 8080] [--ctx N] [--parallel N]\n"
     "                  [--api-key KEY] [--queue N] [--pool N] [--prefill-chunk N] [--name NAME]\n"
-    "                  [--threads N]\n"
+    "                  [--threads N] [--fast-prefill]\n"
     "  --ctx N            tokens per sequence (default: the model's max_position_embeddings)\n"
     "  --parallel N       sequences decoded together (default 4); more requests get 429\n"
     "  --queue N          requests that may wait for a slot instead (default 0)\n"
     "  --pool N           finished sequences kept for prefix reuse (default 4)\n"
     "  --prefill-chunk N  prompt tokens per engine step (default 256)\n"
     "  --threads N        kernel threads (default: DSV4_THREADS, else every hardware thread)\n"
+    "  --fast-prefill     oneDNN for steps of 64+ tokens (~10% faster prefill); a request's\n"
+    "                     last bits may then depend on what shares its batch (docs/kernels.md)\n"
     "  --api-key KEY      require 'Authorization: Bearer KEY' (or 'x-api-key: KEY')\n"
     "  --name NAME        the model id clients send (default dsv4)\n"
     "Listens on 127.0.0.1 unless --host says otherwise. API: docs/server.md\n";
@@ -37,6 +40,10 @@ bool ParseInt(const std::string& s, long long lo, long long hi, long long* out) 
 bool ParseFlags(const std::vector<std::string>& args, std::string* model_dir, ServerOptions* o) {
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& f = args[i];
+    if (f == "--fast-prefill") {  // the one flag without a value (kernels.h)
+      SetFastPrefill(true);
+      continue;
+    }
     if (f == "--help" || f == "-h" || i + 1 >= args.size()) return false;
     const std::string& v = args[++i];
     long long n = 0;

@@ -30,6 +30,7 @@
 #include "base/check.h"
 #include "base/numeric.h"
 #include "kernels/cpu/cpu.h"
+#include "kernels/cpu/gemm_onednn.h"
 #include "kernels/ref/ref.h"
 #include "kernels/thread_pool.h"
 

@@ -332,3 +332,33 @@ DSV4_BF16_ATTR void PanelGemm(const uint16_t* w, size_t ws, int rows, const uint
   }
 }
 
+
+// ---- prefill GEMM on oneDNN (m >= kFastGemmMinRows in fast-prefill mode;
+// gemm_onednn.h). The weight rows of a thread's range are decoded into one buffer and handed to
+// oneDNN 256-1024 rows a call, not a 32-row panel at a time (docs/kernels.md has the measurements).
+inline bool UseFastGemm(int m) { return m >= kFastGemmMinRows && FastGemmEnabled(); }
+
+// Weight rows per oneDNN call: ~4 MiB of decoded bf16 rows (kp values each), 256-1024 rows. Each
+// call copies the activations into oneDNN's layout, so fewer rows cost more per row (one thread,
+// M = 512, K = 8192: 0.52 of the core's peak with 128 rows a call, 0.87-0.89 with 256-512).
+inline int FastGemmRows(size_t kp) {
+  const size_t rows = (size_t{4} << 20) / (2 * kp) / 128 * 128;
+  return static_cast<int>(std::clamp<size_t>(rows, 256, 1024));
+}
+
+// This thread's buffer for decoded weight rows, grown as needed and kept: a fresh 4 MiB allocation
+// per call would be fresh pages, each a page fault (~4 µs on this VM) plus zeroing.
+inline uint16_t* FastGemmScratch(size_t values) {
+  thread_local AlignedVector<uint16_t> scratch;
+  if (scratch.size() < values) scratch.resize(values);
+  return scratch.data();
+}
+
+// y[j·y_stride + i] = Σ w_i · x_j (bf16 when round), as PanelGemm, on oneDNN; falls back to
+// PanelGemm's register tiles where oneDNN declines the shape.
+DSV4_BF16_ATTR void FastGemm(const uint16_t* w, size_t ws, int rows, const uint16_t* xp, size_t xs,
+                             int m, int k, float* y, size_t y_stride, bool round) {
+  if (!OneDnnGemmBf16(w, ws, rows, xp, xs, m, k, y, y_stride, round)) {
+    PanelGemm(w, ws, rows, xp, xs, m, k, y, y_stride, round);
+  }
+}

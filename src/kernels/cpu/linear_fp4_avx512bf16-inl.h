@@ -340,6 +340,27 @@ DSV4_BF16_ATTR void Fp4Rows(const Fp4Acts& p, int m, const Fp4Weight& w, int n0,
     }
     return;
   }
+  if (UseFastGemm(m)) {
+    const int per_call = FastGemmRows(kp);
+    uint16_t* rows = FastGemmScratch(static_cast<size_t>(per_call) * kp);
+    for (int c0 = n0; c0 < n1; c0 += per_call) {
+      const int c1 = std::min(n1, c0 + per_call);
+      std::vector<int> bad;  // rows whose scales do not fold: recomputed per block below
+      for (int n = c0; n < c1; n += 64) {  // 64: the width of the decoder's bad-row mask
+        const int count = std::min(64, c1 - n);
+        const uint64_t mask = DecodeFp4FoldedPanel(w.w + static_cast<size_t>(n) * (k / 2),
+                                                   w.scale + static_cast<size_t>(n) * k32, k, count,
+                                                   kp, rows + static_cast<size_t>(n - c0) * kp);
+        for (int r = 0; r < count; ++r) {
+          if (mask >> r & 1) bad.push_back(n + r);
+        }
+      }
+      FastGemm(rows, kp, c1 - c0, p.xf.data(), kp, m, static_cast<int>(kp), y + c0,
+               static_cast<size_t>(w.n), /*round=*/true);
+      for (int n : bad) Fp4RowsPerBlock(p, m, w, n, n + 1, y);
+    }
+    return;
+  }
   AlignedVector<uint16_t> panel(kFoldPanelRows * kp);
   for (int n = n0; n < n1; n += kFoldPanelRows) {
     const int rows = std::min(kFoldPanelRows, n1 - n);
@@ -367,20 +388,24 @@ void LinearFp4Bf16(const detail::QuantizedRows& a, int m, const Fp4Weight& w, fl
 void LinearFp4GroupBf16(const Fp4Job* jobs, int count) {
   std::vector<Fp4Acts> acts(count);
   std::vector<int64_t> first(count + 1, 0), weight(count, 1);
+  // Rows per unit: 1, or the rows of one oneDNN call where a job takes it (a range then never
+  // splits a call's rows, and the calls keep their efficient width).
+  std::vector<int> chunk(count, 1);
   for (int j = 0; j < count; ++j) {
     const Fp4Job& job = jobs[j];
     if (job.m > 0) acts[j] = PrepareFp4Acts(detail::QuantizeRows(job.x, job.m, job.w.k), job.m, job.w.k);
-    weight[j] = 1 + job.m / 16;
-    first[j + 1] = first[j] + (job.m > 0 ? job.w.n * weight[j] : 0);
+    if (UseFastGemm(job.m) && !acts[j].xf.empty()) chunk[j] = FastGemmRows(acts[j].kp);
+    weight[j] = (1 + job.m / 16) * chunk[j];
+    first[j + 1] = first[j] + (job.m > 0 ? CeilDiv(job.w.n, chunk[j]) * weight[j] : 0);
   }
   DSV4_CHECK(first[count] < (int64_t{1} << 31));
   ThreadPool::Global().ParallelFor(static_cast<int>(first[count]), [&](int u0, int u1) {
     for (int j = 0; j < count; ++j) {
       if (jobs[j].m <= 0) continue;
-      // Rows whose unit first[j] + r·weight[j] lies in [u0, u1).
+      // Rows of the units first[j] + c·weight[j] (c: a chunk of rows) that lie in [u0, u1).
       auto row_at = [&](int64_t u) {
-        const int64_t r = (u - first[j] + weight[j] - 1) / weight[j];
-        return static_cast<int>(std::clamp<int64_t>(r, 0, jobs[j].w.n));
+        const int64_t c = (u - first[j] + weight[j] - 1) / weight[j];
+        return static_cast<int>(std::clamp<int64_t>(c * chunk[j], 0, jobs[j].w.n));
       };
       const int lo = row_at(u0), hi = row_at(u1);
       if (lo < hi) Fp4Rows(acts[j], jobs[j].m, jobs[j].w, lo, hi, jobs[j].y);

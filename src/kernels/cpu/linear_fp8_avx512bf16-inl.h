@@ -384,6 +384,23 @@ DSV4_BF16_ATTR void Fp8FoldedBlocks(const Fp8Acts& p, int m, const Fp8Weight& w,
     }
     return;
   }
+  if (UseFastGemm(m)) {
+    const int per_call = FastGemmRows(kp) / kQuantBlock;  // scale blocks per oneDNN call
+    uint16_t* rows = FastGemmScratch(static_cast<size_t>(per_call) * kQuantBlock * kp);
+    for (int c0 = b0; c0 < b1; c0 += per_call) {
+      const int c1 = std::min(b1, c0 + per_call);
+      const int n_lo = c0 * kQuantBlock, n_hi = std::min(w.n, c1 * kQuantBlock);
+      for (int b = c0; b < c1; ++b) {
+        const int n = b * kQuantBlock;
+        DecodeFp8FoldedPanel(w.w + static_cast<size_t>(n) * k, k, std::min(w.n, n + kQuantBlock) - n,
+                             w.scale + static_cast<size_t>(b) * kb, kp,
+                             rows + static_cast<size_t>(n - n_lo) * kp);
+      }
+      FastGemm(rows, kp, n_hi - n_lo, p.xp.data(), kp, m, static_cast<int>(kp), y + n_lo,
+               static_cast<size_t>(w.n), /*round=*/true);
+    }
+    return;
+  }
   AlignedVector<uint16_t> panel(kFoldPanelRows * kp);
   for (int b = b0; b < b1; ++b) {
     const int row_end = std::min(w.n, (b + 1) * kQuantBlock);

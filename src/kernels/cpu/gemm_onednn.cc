@@ -1,0 +1,163 @@
+// oneDNN matmul for the prefill GEMM (gemm_onednn.h). One primitive per shape, cached: creating
+// one runs oneDNN's kernel selection (tens of microseconds to milliseconds), executing it does not.
+// Each call runs on the calling thread alone: the engine's own thread pool splits the work over
+// weight rows, and oneDNN's OpenMP runtime is held to one thread in every pool thread, so the two
+// pools never oversubscribe the cores.
+#include "kernels/cpu/gemm_onednn.h"
+
+#include "base/numeric.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#ifdef DSV4_HAVE_ONEDNN
+#include <omp.h>
+
+#include <oneapi/dnnl/dnnl.hpp>
+#endif
+
+namespace dsv4::cpu {
+namespace {
+
+std::atomic<int> g_fast{-1};  // -1: not read from the environment yet
+
+}  // namespace
+
+void SetFastPrefill(bool on) { g_fast.store(on ? 1 : 0); }
+
+#ifndef DSV4_HAVE_ONEDNN
+
+bool FastGemmEnabled() { return false; }
+
+bool OneDnnGemmBf16(const uint16_t*, size_t, int, const uint16_t*, size_t, int, int, float*, size_t,
+                    bool) {
+  return false;
+}
+
+#else
+
+bool FastGemmEnabled() {
+  int v = g_fast.load(std::memory_order_relaxed);
+  if (v < 0) {
+    const char* env = std::getenv("DSV4_FAST_PREFILL");
+    v = env != nullptr && std::strcmp(env, "") != 0 && std::strcmp(env, "0") != 0 ? 1 : 0;
+    int expected = -1;
+    g_fast.compare_exchange_strong(expected, v);
+    v = g_fast.load();
+  }
+  return v == 1;
+}
+
+namespace {
+
+// Shape and strides of one GEMM: what a matmul primitive is specialised for.
+using Key = std::tuple<int, int, int, size_t, size_t, size_t>;  // m, rows, k, ws, xs, (unused)
+constexpr size_t kMaxPrimitives = 4096;
+
+struct Cache {
+  std::mutex mu;
+  std::unique_ptr<dnnl::engine> engine;
+  std::map<Key, std::unique_ptr<dnnl::matmul>> primitives;
+  std::map<Key, dnnl::matmul::primitive_desc> descs;
+};
+
+Cache& GetCache() {
+  static Cache* cache = new Cache;  // never destroyed: pool threads may still use it at exit
+  return *cache;
+}
+
+}  // namespace
+
+bool OneDnnGemmBf16(const uint16_t* w, size_t ws, int rows, const uint16_t* x, size_t xs, int m,
+                    int k, float* y, size_t ys, bool round) {
+  using dnnl::memory;
+  using dt = memory::data_type;
+  thread_local bool one_thread = [] {
+    omp_set_num_threads(1);  // this thread's OpenMP teams: itself only
+    return true;
+  }();
+  (void)one_thread;
+  Cache& cache = GetCache();
+  const Key key{m, rows, k, ws, xs, 0};
+  const dnnl::matmul* prim = nullptr;
+  memory::desc wd, xd, cd, sd;
+  {
+    std::lock_guard<std::mutex> lock(cache.mu);
+    try {
+      if (!cache.engine) cache.engine = std::make_unique<dnnl::engine>(dnnl::engine::kind::cpu, 0);
+      auto it = cache.primitives.find(key);
+      if (it == cache.primitives.end()) {
+        if (cache.primitives.size() >= kMaxPrimitives) {  // bounded: prompts bring new expert m
+          cache.primitives.clear();
+          cache.descs.clear();
+        }
+        // The weights are oneDNN's "source" and the activations its "weights": C[rows, m] =
+        // W[rows, k] · X^T. oneDNN copies its weights operand into a blocked layout on every call;
+        // the activations are m x k, the weight rows of a call rows x k, and m <= rows here.
+        const memory::desc a({rows, k}, dt::bf16, memory::dims{static_cast<int64_t>(ws), 1});
+        const memory::desc b({k, m}, dt::bf16, memory::dims{1, static_cast<int64_t>(xs)});
+        const memory::desc c({rows, m}, dt::f32, memory::format_tag::ab);
+        // A scratchpad per call (user mode): the same primitive runs on several threads at once.
+        dnnl::primitive_attr attr;
+        attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+        dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), attr, *cache.engine);
+        // Only the brgemm kernels are worth it; anything else (a reference loop) is not.
+        if (std::string(pd.impl_info_str()).rfind("brg", 0) != 0) return false;
+        cache.descs.emplace(key, pd);
+        it = cache.primitives.emplace(key, std::make_unique<dnnl::matmul>(pd)).first;
+      }
+      prim = it->second.get();
+      const dnnl::matmul::primitive_desc& pd = cache.descs.at(key);
+      wd = pd.src_desc();
+      xd = pd.weights_desc();
+      cd = pd.dst_desc();
+      sd = pd.scratchpad_desc();
+    } catch (const dnnl::error&) {
+      return false;
+    }
+  }
+  thread_local std::vector<uint8_t> scratch;
+  thread_local std::vector<float> out;  // C, rows x m
+  if (scratch.size() < sd.get_size()) scratch.resize(sd.get_size());
+  if (out.size() < static_cast<size_t>(rows) * m) out.resize(static_cast<size_t>(rows) * m);
+  try {
+    const dnnl::engine& eng = *cache.engine;
+    dnnl::stream stream(eng);
+    memory wm(wd, eng, const_cast<uint16_t*>(w)), xm(xd, eng, const_cast<uint16_t*>(x)),
+        cm(cd, eng, out.data()), sm(sd, eng, scratch.data());
+    prim->execute(stream, {{DNNL_ARG_SRC, wm},
+                           {DNNL_ARG_WEIGHTS, xm},
+                           {DNNL_ARG_DST, cm},
+                           {DNNL_ARG_SCRATCHPAD, sm}});
+    stream.wait();
+  } catch (const dnnl::error&) {
+    return false;
+  }
+  // C is [rows, m]; y wants [m, rows] at stride ys (a transposed dst runs oneDNN's reference
+  // loop). In blocks of 64 weight rows: each y row gets a contiguous run, and the 64 lines of C a
+  // block reads serve 16 consecutive y rows.
+  constexpr int kBlock = 64;
+  for (int i0 = 0; i0 < rows; i0 += kBlock) {
+    const int i1 = std::min(rows, i0 + kBlock);
+    for (int j = 0; j < m; ++j) {
+      float* yr = y + j * ys;
+      for (int i = i0; i < i1; ++i) {
+        const float c = out[static_cast<size_t>(i) * m + j];
+        yr[i] = round ? RoundBf16(c) : c;
+      }
+    }
+  }
+  return true;
+}
+
+#endif  // DSV4_HAVE_ONEDNN
+
+}  // namespace dsv4::cpu

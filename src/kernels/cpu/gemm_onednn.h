@@ -1,0 +1,28 @@
+// The prefill GEMM on oneDNN (Debian's libdnnl 2.6, its brgemm kernels for AVX-512 BF16), opt-in:
+// bf16 operands, fp32 out, for the decoded weight rows and the prepared activations of the linear
+// kernels once a call has kFastGemmMinRows activation rows or more. What it gains and what it
+// costs in batch invariance: kernels.h ("fast prefill") and docs/kernels.md.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace dsv4::cpu {
+
+// Activation rows from which the GEMM paths take oneDNN in fast-prefill mode. Below it (decode,
+// small batches) every path keeps the one summation order of the matrix-vector kernels.
+constexpr int kFastGemmMinRows = 64;
+
+// True when oneDNN is built in and fast-prefill mode is on: DSV4_FAST_PREFILL=1 in the
+// environment (read at the first call) or SetFastPrefill(true).
+bool FastGemmEnabled();
+void SetFastPrefill(bool on);
+
+// y[j·ys + i] = Σ_t w[i·ws + t] · x[j·xs + t] for i < rows, j < m, t < k: bf16 bit patterns in,
+// fp32 sums of the exact products out in oneDNN's order (rounded to bf16 when round), on the
+// calling thread only. False (nothing written) when oneDNN is unavailable or offers no brgemm
+// kernel for the shape.
+bool OneDnnGemmBf16(const uint16_t* w, size_t ws, int rows, const uint16_t* x, size_t xs, int m,
+                    int k, float* y, size_t ys, bool round);
+
+}  // namespace dsv4::cpu
