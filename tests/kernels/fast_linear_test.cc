@@ -412,6 +412,7 @@ TEST(FastLinear, ExtremeScalesMatchRef) {
 // activations).
 TEST(FastLinear, FastPrefillMatchesRef) {
   SetFastPrefill(true);
+  const int64_t calls_before = cpu::OneDnnGemmCalls();
   ForEachTarget([] {
     std::mt19937 rng(23);
     UlpStats stats;
@@ -467,6 +468,14 @@ TEST(FastLinear, FastPrefillMatchesRef) {
         << stats.equal << " equal, " << stats.one_ulp << " 1 ulp, " << stats.more << " more";
   });
   EXPECT_EQ(FastPrefill(), cpu::FastGemmEnabled());
+#ifdef DSV4_HAVE_ONEDNN
+  // oneDNN really ran (where the CPU has the AVX-512 BF16 kernels that call it).
+  if (std::string(cpu::TargetName()).find("+BF16") != std::string::npos) {
+    EXPECT_GT(cpu::OneDnnGemmCalls(), calls_before);
+  }
+#else
+  EXPECT_EQ(cpu::OneDnnGemmCalls(), calls_before);
+#endif
   SetFastPrefill(false);
 }
 

@@ -50,6 +50,25 @@ TEST(Bench, JsonReportHasEveryFigure) {
   EXPECT_GT(j["decode_bytes_per_token"].get<int64_t>(), 2048 * 256 * 2);
 }
 
+// --fast-prefill through the real binary: an 80-token prompt (>= 64 rows) prefills on oneDNN where
+// the build has it, and the report says which GEMMs ran.
+TEST(Bench, FastPrefillRunsAndSaysSo) {
+  int code = 0;
+  const std::string out = RunDsv4("bench --model " + std::string(DSV4_SHARED_DIR) +
+                                      "/golden/pro-tiny/model --prompt-len 80 --gen 2 --repeat 1 "
+                                      "--threads 2 --fast-prefill --json",
+                                  &code);
+  ASSERT_EQ(code, 0) << out;
+  const auto j = nlohmann::json::parse(out);
+#ifdef DSV4_HAVE_ONEDNN
+  EXPECT_TRUE(j["fast_prefill"].get<bool>());
+#else
+  EXPECT_FALSE(j["fast_prefill"].get<bool>());
+#endif
+  EXPECT_GT(j["prefill_linear_gflops"].get<double>(), 0.0);
+  EXPECT_GT(j["decode_tok_s"].get<double>(), 0.0);
+}
+
 TEST(Bench, ProfileAccountsForTheWeightBytesOfEachKernel) {
   int code = 0;
   const std::string out = RunDsv4("bench --model " + std::string(DSV4_SHARED_DIR) +

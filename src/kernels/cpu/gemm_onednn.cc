@@ -28,10 +28,12 @@ namespace dsv4::cpu {
 namespace {
 
 std::atomic<int> g_fast{-1};  // -1: not read from the environment yet
+std::atomic<int64_t> g_calls{0};
 
 }  // namespace
 
 void SetFastPrefill(bool on) { g_fast.store(on ? 1 : 0); }
+int64_t OneDnnGemmCalls() { return g_calls.load(); }
 
 #ifndef DSV4_HAVE_ONEDNN
 
@@ -65,7 +67,8 @@ constexpr size_t kMaxPrimitives = 4096;
 struct Cache {
   std::mutex mu;
   std::unique_ptr<dnnl::engine> engine;
-  std::map<Key, std::unique_ptr<dnnl::matmul>> primitives;
+  // shared_ptr: a thread may still run a primitive that a full cache has just dropped.
+  std::map<Key, std::shared_ptr<dnnl::matmul>> primitives;
   std::map<Key, dnnl::matmul::primitive_desc> descs;
 };
 
@@ -87,7 +90,7 @@ bool OneDnnGemmBf16(const uint16_t* w, size_t ws, int rows, const uint16_t* x, s
   (void)one_thread;
   Cache& cache = GetCache();
   const Key key{m, rows, k, ws, xs, 0};
-  const dnnl::matmul* prim = nullptr;
+  std::shared_ptr<dnnl::matmul> prim;
   memory::desc wd, xd, cd, sd;
   {
     std::lock_guard<std::mutex> lock(cache.mu);
@@ -112,9 +115,9 @@ bool OneDnnGemmBf16(const uint16_t* w, size_t ws, int rows, const uint16_t* x, s
         // Only the brgemm kernels are worth it; anything else (a reference loop) is not.
         if (std::string(pd.impl_info_str()).rfind("brg", 0) != 0) return false;
         cache.descs.emplace(key, pd);
-        it = cache.primitives.emplace(key, std::make_unique<dnnl::matmul>(pd)).first;
+        it = cache.primitives.emplace(key, std::make_shared<dnnl::matmul>(pd)).first;
       }
-      prim = it->second.get();
+      prim = it->second;
       const dnnl::matmul::primitive_desc& pd = cache.descs.at(key);
       wd = pd.src_desc();
       xd = pd.weights_desc();
@@ -141,6 +144,7 @@ bool OneDnnGemmBf16(const uint16_t* w, size_t ws, int rows, const uint16_t* x, s
   } catch (const dnnl::error&) {
     return false;
   }
+  g_calls.fetch_add(1, std::memory_order_relaxed);
   // C is [rows, m]; y wants [m, rows] at stride ys (a transposed dst runs oneDNN's reference
   // loop). In blocks of 64 weight rows: each y row gets a contiguous run, and the 64 lines of C a
   // block reads serve 16 consecutive y rows.

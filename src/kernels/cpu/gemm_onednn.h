@@ -25,4 +25,7 @@ void SetFastPrefill(bool on);
 bool OneDnnGemmBf16(const uint16_t* w, size_t ws, int rows, const uint16_t* x, size_t xs, int m,
                     int k, float* y, size_t ys, bool round);
 
+// OneDnnGemmBf16 calls that ran on oneDNN since the process started (tests: the path is taken).
+int64_t OneDnnGemmCalls();
+
 }  // namespace dsv4::cpu
