@@ -119,6 +119,21 @@ std::vector<float> ExpectBatchInvariant(const std::vector<float>& x, int m, int 
   return y;
 }
 
+// ExpectBatchInvariant for one weight of each format (bf16: fp32 out).
+void ExpectEveryFormatBatchInvariant(const std::vector<float>& x, int m, int k, int n,
+                                     const Fp8Weight& wt8, const Fp4Weight& wt4,
+                                     const Bf16Weight& wtb) {
+  ExpectBatchInvariant(x, m, k, n, "fp8", [&](const float* xs, int rows, float* out) {
+    cpu::LinearFp8(xs, rows, wt8, out);
+  });
+  ExpectBatchInvariant(x, m, k, n, "fp4", [&](const float* xs, int rows, float* out) {
+    cpu::LinearFp4(xs, rows, wt4, out);
+  });
+  ExpectBatchInvariant(x, m, k, n, "bf16", [&](const float* xs, int rows, float* out) {
+    cpu::LinearBf16(xs, rows, wtb, out, /*round_bf16=*/false);
+  });
+}
+
 TEST(FastLinearFp4, MatchesRefOnOddShapes) {
   ForEachTarget([] {
     std::mt19937 rng(11);
@@ -350,15 +365,7 @@ TEST(FastLinear, BatchSizeDoesNotChangeCancellingSums) {
     const Fp8Weight wt8{w8.data(), s8.data(), n, k};
     const Fp4Weight wt4{w4.data(), s4.data(), n, k};
     const Bf16Weight wtb{wb.data(), n, k};
-    ExpectBatchInvariant(x, m, k, n, "fp8", [&](const float* xs, int rows, float* out) {
-      cpu::LinearFp8(xs, rows, wt8, out);
-    });
-    ExpectBatchInvariant(x, m, k, n, "fp4", [&](const float* xs, int rows, float* out) {
-      cpu::LinearFp4(xs, rows, wt4, out);
-    });
-    ExpectBatchInvariant(x, m, k, n, "bf16", [&](const float* xs, int rows, float* out) {
-      cpu::LinearBf16(xs, rows, wtb, out, /*round_bf16=*/false);
-    });
+    ExpectEveryFormatBatchInvariant(x, m, k, n, wt8, wt4, wtb);
   });
 }
 
@@ -505,15 +512,7 @@ TEST(FastLinear, DefaultModeKeepsTheOrderAtPrefillSizes) {
     const Fp8Weight wt8{w8.data(), s8.data(), n, k};
     const Fp4Weight wt4{w4.data(), s4.data(), n, k};
     const Bf16Weight wtb{wb.data(), n, k};
-    ExpectBatchInvariant(x, m, k, n, "fp8", [&](const float* xs, int rows, float* out) {
-      cpu::LinearFp8(xs, rows, wt8, out);
-    });
-    ExpectBatchInvariant(x, m, k, n, "fp4", [&](const float* xs, int rows, float* out) {
-      cpu::LinearFp4(xs, rows, wt4, out);
-    });
-    ExpectBatchInvariant(x, m, k, n, "bf16", [&](const float* xs, int rows, float* out) {
-      cpu::LinearBf16(xs, rows, wtb, out, /*round_bf16=*/false);
-    });
+    ExpectEveryFormatBatchInvariant(x, m, k, n, wt8, wt4, wtb);
   });
   EXPECT_FALSE(FastPrefill());
 }
