@@ -65,7 +65,7 @@ DSV4_BF16_ATTR void Bf16DotRows(const uint16_t* xb, size_t kp, int m, const Bf16
     }
     return;
   }
-  if (UseFastGemm(m)) {  // the weight rows as they are, in calls of ~8 MiB
+  if (UseFastGemm(m)) {  // the weight rows as they are, in calls of ~4 MiB
     const int per_call = FastGemmRows(k);
     for (int n = n0; n < n1; n += per_call) {
       FastGemm(w.w + n * k, k, std::min(per_call, n1 - n), xb, kp, m, w.k, y + n, yn, round);

@@ -345,7 +345,7 @@ DSV4_BF16_ATTR void Fp4Rows(const Fp4Acts& p, int m, const Fp4Weight& w, int n0,
     uint16_t* rows = FastGemmScratch(static_cast<size_t>(per_call) * kp);
     for (int c0 = n0; c0 < n1; c0 += per_call) {
       const int c1 = std::min(n1, c0 + per_call);
-      std::vector<int> bad;  // rows whose scales do not fold: recomputed per block below
+      std::vector<int> bad;  // rows whose scales do not fold: recomputed after the call
       for (int n = c0; n < c1; n += 64) {  // 64: the width of the decoder's bad-row mask
         const int count = std::min(64, c1 - n);
         const uint64_t mask = DecodeFp4FoldedPanel(w.w + static_cast<size_t>(n) * (k / 2),
