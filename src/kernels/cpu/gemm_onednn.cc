@@ -5,9 +5,6 @@
 // pools never oversubscribe the cores.
 #include "kernels/cpu/gemm_onednn.h"
 
-#include "base/numeric.h"
-
-#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
@@ -39,8 +36,7 @@ int64_t OneDnnGemmCalls() { return g_calls.load(); }
 
 bool FastGemmEnabled() { return false; }
 
-bool OneDnnGemmBf16(const uint16_t*, size_t, int, const uint16_t*, size_t, int, int, float*, size_t,
-                    bool) {
+bool OneDnnGemmBf16(const uint16_t*, size_t, int, const uint16_t*, size_t, int, int, float*) {
   return false;
 }
 
@@ -80,7 +76,7 @@ Cache& GetCache() {
 }  // namespace
 
 bool OneDnnGemmBf16(const uint16_t* w, size_t ws, int rows, const uint16_t* x, size_t xs, int m,
-                    int k, float* y, size_t ys, bool round) {
+                    int k, float* c) {
   using dnnl::memory;
   using dt = memory::data_type;
   thread_local bool one_thread = [] {
@@ -128,14 +124,12 @@ bool OneDnnGemmBf16(const uint16_t* w, size_t ws, int rows, const uint16_t* x, s
     }
   }
   thread_local std::vector<uint8_t> scratch;
-  thread_local std::vector<float> out;  // C, rows x m
   if (scratch.size() < sd.get_size()) scratch.resize(sd.get_size());
-  if (out.size() < static_cast<size_t>(rows) * m) out.resize(static_cast<size_t>(rows) * m);
   try {
     const dnnl::engine& eng = *cache.engine;
     dnnl::stream stream(eng);
     memory wm(wd, eng, const_cast<uint16_t*>(w)), xm(xd, eng, const_cast<uint16_t*>(x)),
-        cm(cd, eng, out.data()), sm(sd, eng, scratch.data());
+        cm(cd, eng, c), sm(sd, eng, scratch.data());
     prim->execute(stream, {{DNNL_ARG_SRC, wm},
                            {DNNL_ARG_WEIGHTS, xm},
                            {DNNL_ARG_DST, cm},
@@ -145,20 +139,6 @@ bool OneDnnGemmBf16(const uint16_t* w, size_t ws, int rows, const uint16_t* x, s
     return false;
   }
   g_calls.fetch_add(1, std::memory_order_relaxed);
-  // C is [rows, m]; y wants [m, rows] at stride ys (a transposed dst runs oneDNN's reference
-  // loop). In blocks of 64 weight rows: each y row gets a contiguous run, and the 64 lines of C a
-  // block reads serve 16 consecutive y rows.
-  constexpr int kBlock = 64;
-  for (int i0 = 0; i0 < rows; i0 += kBlock) {
-    const int i1 = std::min(rows, i0 + kBlock);
-    for (int j = 0; j < m; ++j) {
-      float* yr = y + j * ys;
-      for (int i = i0; i < i1; ++i) {
-        const float c = out[static_cast<size_t>(i) * m + j];
-        yr[i] = round ? RoundBf16(c) : c;
-      }
-    }
-  }
   return true;
 }
 

@@ -18,12 +18,12 @@ constexpr int kFastGemmMinRows = 64;
 bool FastGemmEnabled();
 void SetFastPrefill(bool on);
 
-// y[j·ys + i] = Σ_t w[i·ws + t] · x[j·xs + t] for i < rows, j < m, t < k: bf16 bit patterns in,
-// fp32 sums of the exact products out in oneDNN's order (rounded to bf16 when round), on the
-// calling thread only. False (nothing written) when oneDNN is unavailable or offers no brgemm
-// kernel for the shape.
+// c[i·m + j] = Σ_t w[i·ws + t] · x[j·xs + t] for i < rows, j < m, t < k: bf16 bit patterns in,
+// fp32 sums of the exact products out in oneDNN's order, on the calling thread only (c: rows × m,
+// the transpose of the linear's y block). False (nothing written) when oneDNN is unavailable or
+// offers no brgemm kernel for the shape.
 bool OneDnnGemmBf16(const uint16_t* w, size_t ws, int rows, const uint16_t* x, size_t xs, int m,
-                    int k, float* y, size_t ys, bool round);
+                    int k, float* c);
 
 // OneDnnGemmBf16 calls that ran on oneDNN since the process started (tests: the path is taken).
 int64_t OneDnnGemmCalls();

@@ -354,11 +354,54 @@ inline uint16_t* FastGemmScratch(size_t values) {
   return scratch.data();
 }
 
+// dst[j·ds + i] = src[i·ss + j] for i, j < 16: unpacks and shuffles within 128-bit lanes, then of
+// whole lanes.
+DSV4_BF16_ATTR HWY_INLINE void Transpose16(const float* src, size_t ss, float* dst, size_t ds) {
+  __m512 r[16], t[16];
+  for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + i * ss);
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {
+    r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+    r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
+    r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+  }
+  for (int i = 0; i < 4; ++i) {
+    t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
+    t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xDD);
+    t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
+    t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xDD);
+  }
+  for (int i = 0; i < 8; ++i) {
+    r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+    r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xDD);
+  }
+  for (int i = 0; i < 16; ++i) _mm512_storeu_ps(dst + i * ds, r[i]);
+}
+
 // y[j·y_stride + i] = Σ w_i · x_j (bf16 when round), as PanelGemm, on oneDNN; falls back to
-// PanelGemm's register tiles where oneDNN declines the shape.
+// PanelGemm's register tiles where oneDNN declines the shape. oneDNN writes the transpose (a
+// transposed destination runs its reference loop), turned around here 16 × 16 at a time.
 DSV4_BF16_ATTR void FastGemm(const uint16_t* w, size_t ws, int rows, const uint16_t* xp, size_t xs,
                              int m, int k, float* y, size_t y_stride, bool round) {
-  if (!OneDnnGemmBf16(w, ws, rows, xp, xs, m, k, y, y_stride, round)) {
-    PanelGemm(w, ws, rows, xp, xs, m, k, y, y_stride, round);
+  thread_local AlignedVector<float> c;  // rows × m
+  if (c.size() < static_cast<size_t>(rows) * m) c.resize(static_cast<size_t>(rows) * m);
+  if (!OneDnnGemmBf16(w, ws, rows, xp, xs, m, k, c.data())) {
+    return PanelGemm(w, ws, rows, xp, xs, m, k, y, y_stride, round);
+  }
+  const size_t ms = static_cast<size_t>(m);
+  const int rows16 = rows / 16 * 16, m16 = m / 16 * 16;
+  for (int i = 0; i < rows16; i += 16) {
+    for (int j = 0; j < m16; j += 16) Transpose16(c.data() + i * ms + j, ms, y + j * y_stride + i, y_stride);
+    for (int j = m16; j < m; ++j) {
+      for (int t = i; t < i + 16; ++t) y[j * y_stride + t] = c[t * ms + j];
+    }
+  }
+  for (int j = 0; j < m; ++j) {
+    for (int t = rows16; t < rows; ++t) y[j * y_stride + t] = c[t * ms + j];
+    if (round) ScaleRoundBf16(y + j * y_stride, rows, 1.0f);
   }
 }
