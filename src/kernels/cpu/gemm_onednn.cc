@@ -57,15 +57,19 @@ bool FastGemmEnabled() {
 namespace {
 
 // Shape and strides of one GEMM: what a matmul primitive is specialised for.
-using Key = std::tuple<int, int, int, size_t, size_t, size_t>;  // m, rows, k, ws, xs, (unused)
+using Key = std::tuple<int, int, int, size_t, size_t>;  // m, rows, k, ws, xs
 constexpr size_t kMaxPrimitives = 4096;
+
+struct Entry {
+  dnnl::matmul::primitive_desc pd;
+  dnnl::matmul prim;
+};
 
 struct Cache {
   std::mutex mu;
   std::unique_ptr<dnnl::engine> engine;
   // shared_ptr: a thread may still run a primitive that a full cache has just dropped.
-  std::map<Key, std::shared_ptr<dnnl::matmul>> primitives;
-  std::map<Key, dnnl::matmul::primitive_desc> descs;
+  std::map<Key, std::shared_ptr<const Entry>> entries;
 };
 
 Cache& GetCache() {
@@ -85,19 +89,15 @@ bool OneDnnGemmBf16(const uint16_t* w, size_t ws, int rows, const uint16_t* x, s
   }();
   (void)one_thread;
   Cache& cache = GetCache();
-  const Key key{m, rows, k, ws, xs, 0};
-  std::shared_ptr<dnnl::matmul> prim;
-  memory::desc wd, xd, cd, sd;
+  const Key key{m, rows, k, ws, xs};
+  std::shared_ptr<const Entry> e;
   {
     std::lock_guard<std::mutex> lock(cache.mu);
     try {
       if (!cache.engine) cache.engine = std::make_unique<dnnl::engine>(dnnl::engine::kind::cpu, 0);
-      auto it = cache.primitives.find(key);
-      if (it == cache.primitives.end()) {
-        if (cache.primitives.size() >= kMaxPrimitives) {  // bounded: prompts bring new expert m
-          cache.primitives.clear();
-          cache.descs.clear();
-        }
+      auto it = cache.entries.find(key);
+      if (it == cache.entries.end()) {
+        if (cache.entries.size() >= kMaxPrimitives) cache.entries.clear();  // new prompts, new m
         // The weights are oneDNN's "source" and the activations its "weights": C[rows, m] =
         // W[rows, k] · X^T. oneDNN copies its weights operand into a blocked layout on every call;
         // the activations are m x k, the weight rows of a call rows x k, and m <= rows here.
@@ -110,30 +110,27 @@ bool OneDnnGemmBf16(const uint16_t* w, size_t ws, int rows, const uint16_t* x, s
         dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), attr, *cache.engine);
         // Only the brgemm kernels are worth it; anything else (a reference loop) is not.
         if (std::string(pd.impl_info_str()).rfind("brg", 0) != 0) return false;
-        cache.descs.emplace(key, pd);
-        it = cache.primitives.emplace(key, std::make_shared<dnnl::matmul>(pd)).first;
+        it = cache.entries.emplace(key, std::make_shared<const Entry>(Entry{pd, dnnl::matmul(pd)}))
+                 .first;
       }
-      prim = it->second;
-      const dnnl::matmul::primitive_desc& pd = cache.descs.at(key);
-      wd = pd.src_desc();
-      xd = pd.weights_desc();
-      cd = pd.dst_desc();
-      sd = pd.scratchpad_desc();
+      e = it->second;
     } catch (const dnnl::error&) {
       return false;
     }
   }
+  const memory::desc sd = e->pd.scratchpad_desc();
   thread_local std::vector<uint8_t> scratch;
   if (scratch.size() < sd.get_size()) scratch.resize(sd.get_size());
   try {
     const dnnl::engine& eng = *cache.engine;
     dnnl::stream stream(eng);
-    memory wm(wd, eng, const_cast<uint16_t*>(w)), xm(xd, eng, const_cast<uint16_t*>(x)),
-        cm(cd, eng, c), sm(sd, eng, scratch.data());
-    prim->execute(stream, {{DNNL_ARG_SRC, wm},
-                           {DNNL_ARG_WEIGHTS, xm},
-                           {DNNL_ARG_DST, cm},
-                           {DNNL_ARG_SCRATCHPAD, sm}});
+    memory wm(e->pd.src_desc(), eng, const_cast<uint16_t*>(w)),
+        xm(e->pd.weights_desc(), eng, const_cast<uint16_t*>(x)), cm(e->pd.dst_desc(), eng, c),
+        sm(sd, eng, scratch.data());
+    e->prim.execute(stream, {{DNNL_ARG_SRC, wm},
+                             {DNNL_ARG_WEIGHTS, xm},
+                             {DNNL_ARG_DST, cm},
+                             {DNNL_ARG_SCRATCHPAD, sm}});
     stream.wait();
   } catch (const dnnl::error&) {
     return false;
