@@ -35,8 +35,13 @@ struct UlpStats {
 };
 
 // Fast vs ref outputs: identical, or both bf16 values 1 ulp apart (NaN only where ref is NaN).
+// With `mags` (Σ|x·w| per output, k terms): an output may also differ by the reordering bound,
+// the final bf16 rounding plus ~k fp32 roundings of Σ|x·w| — a cancelling sum (result far below
+// Σ|x·w|) reordered can move more than 1 bf16 ulp of its small result. Those are counted in
+// `more`; the callers check they stay rare.
 void ExpectWithinOneBf16Ulp(const std::vector<float>& fast, const std::vector<float>& ref,
-                            UlpStats* stats, const std::string& what, bool fail = true) {
+                            UlpStats* stats, const std::string& what, bool fail = true,
+                            const std::vector<double>* mags = nullptr, int k = 0) {
   ASSERT_EQ(fast.size(), ref.size());
   int reported = 0;
   for (size_t i = 0; i < fast.size(); ++i) {
@@ -48,12 +53,39 @@ void ExpectWithinOneBf16Ulp(const std::vector<float>& fast, const std::vector<fl
     const int64_t d = std::abs(Bf16Ordinal(fast[i]) - Bf16Ordinal(ref[i]));
     if (d == 0) {
       ++stats->equal;
-    } else if (d == 1) {
+      continue;
+    }
+    if (d == 1) {
       ++stats->one_ulp;
-    } else if (++stats->more, fail && reported++ < 5) {
+      continue;
+    }
+    ++stats->more;
+    bool within = false;
+    if (mags != nullptr) {
+      const double ulp = std::ldexp(1.0, std::ilogb(std::max(std::fabs(ref[i]), 1e-30f)) - 7);
+      within = std::fabs(double(fast[i]) - ref[i]) <= ulp + 2.0 * k * std::ldexp((*mags)[i], -24);
+    }
+    if (!within && fail && reported++ < 5) {
       ADD_FAILURE() << what << " [" << i << "]: fast " << fast[i] << " vs ref " << ref[i];
     }
   }
+}
+
+// Σ|x·w| of every output (m × n) for weight values w_value(o, i).
+template <class WeightValue>
+std::vector<double> AbsDotSums(const std::vector<float>& x, int m, int n, int k,
+                               const WeightValue& w_value) {
+  std::vector<double> mags(static_cast<size_t>(m) * n);
+  for (int o = 0; o < n; ++o) {
+    std::vector<double> w(k);
+    for (int i = 0; i < k; ++i) w[i] = std::fabs(w_value(o, i));
+    for (int r = 0; r < m; ++r) {
+      double mag = 0;
+      for (int i = 0; i < k; ++i) mag += std::fabs(x[static_cast<size_t>(r) * k + i]) * w[i];
+      mags[static_cast<size_t>(r) * n + o] = mag;
+    }
+  }
+  return mags;
 }
 
 // For kernels whose products are not exact in fp32 (unquantized fp32 activations): a reordered
@@ -140,7 +172,7 @@ TEST(FastLinearFp4, MatchesRefOnOddShapes) {
     UlpStats stats;
     for (int m : kMs) {
       for (int n : kNs) {
-        for (int k : {32, 96, 256, 544, 4096}) {
+        for (int k : {32, 96, 256, 544, 1184, 4096}) {  // 1184: 37 blocks, a partial second scale group
           if (k == 4096 && (m > 3 || n > 130)) continue;  // the decode shape, kept small
           std::vector<uint8_t> w(static_cast<size_t>(n) * k / 2),
               s(static_cast<size_t>(n) * k / 32);
@@ -151,15 +183,23 @@ TEST(FastLinearFp4, MatchesRefOnOddShapes) {
           const Fp4Weight wt{w.data(), s.data(), n, k};
           cpu::LinearFp4(x.data(), m, wt, y.data());
           ref::LinearFp4(x.data(), m, wt, y_ref.data());
+          const std::vector<double> mags = AbsDotSums(x, m, n, k, [&](int o, int i) {
+            const uint8_t byte = w[static_cast<size_t>(o) * k / 2 + i / 2];
+            return E2M1ToFloat(i % 2 ? byte >> 4 : byte & 15) *
+                   E8M0ToFloat(s[static_cast<size_t>(o) * k / 32 + i / 32]);
+          });
           ExpectWithinOneBf16Ulp(
               y, y_ref, &stats,
-              "fp4 m=" + std::to_string(m) + " n=" + std::to_string(n) + " k=" + std::to_string(k));
+              "fp4 m=" + std::to_string(m) + " n=" + std::to_string(n) + " k=" + std::to_string(k),
+              /*fail=*/true, &mags, k);
         }
       }
     }
-    // Almost every output is identical: the fp32 partial sums are exact or nearly so.
+    // Almost every output is identical: the fp32 partial sums are exact or nearly so; beyond
+    // 1 ulp only a few cancelling sums.
     EXPECT_GT(stats.equal, 50 * stats.one_ulp)
         << stats.equal << " equal, " << stats.one_ulp << " 1 ulp";
+    EXPECT_LT(stats.more * 2000, stats.equal) << stats.more << " beyond 1 ulp";
   });
 }
 

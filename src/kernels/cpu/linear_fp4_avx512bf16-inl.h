@@ -141,33 +141,53 @@ DSV4_BF16_ATTR HWY_INLINE bool Fp4RowScalesFoldable(const uint8_t* ws, int count
   return bad == 0;
 }
 
-// 128 values of a weight row (64 bytes at wrow + off, `bytes` valid when kTail) -> 4 bf16 vectors
-// w·s_w in the element order of PermuteFp4Acts (vector j, lane t: element 4t + j; 128-bit lane q
-// holds scale block q, whose e8m0 byte is ws[q]). The biased table gives w·2^64 (zeros as +0,
-// which changes no sum: every chain starts at +0); an unsigned saturating subtract of
-// (64 - (e - 127))·128 then lowers each nonzero exponent to that of w·2^(e-127), exactly, and
-// leaves zeros at zero — one instruction where an exponent add needed a zero test and a masked
-// add. Valid for e - 127 in [kFp4ScaleLo, kFp4ScaleHi] (the folded rows).
+// The subtrahends that fold 32 scale blocks (8 chunks of 128 values; `count` valid bytes at ws,
+// the rest read as e = 0): word i = (127 + kE2M1TableBias - e_i)·128, see DecodeFp4Folded. Built
+// once per 8 chunks and picked per chunk with one vpermw (Fp4ChunkLower): building them per chunk
+// (a masked load, vpermb, shift and subtract per 64 weight bytes) was ~11% of the batch-1 kernel's
+// time, which is compute-bound on this port mix (docs/kernels.md).
+constexpr int kFp4LowerChunks = 8;
+DSV4_BF16_ATTR HWY_INLINE __m512i Fp4LowerWords(const uint8_t* ws, int count) {
+  const __mmask32 valid = count >= 32 ? ~__mmask32{0} : static_cast<__mmask32>((1u << count) - 1);
+  const __m512i e = _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(valid, ws));
+  return _mm512_sub_epi16(_mm512_set1_epi16((127 + kE2M1TableBias) << 7), _mm512_slli_epi16(e, 7));
+}
+
+// Chunk cc (0..7) of those 32 blocks: 16-bit lane t of 128-bit lane q <- word 4·cc + q.
+DSV4_BF16_ATTR HWY_INLINE __m512i Fp4ChunkLower(__m512i words, int cc) {
+  alignas(64) static const uint16_t lane[32] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                                2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3};
+  const __m512i idx = _mm512_add_epi16(_mm512_load_si512(lane),
+                                       _mm512_set1_epi16(static_cast<int16_t>(4 * cc)));
+  return _mm512_permutexvar_epi16(idx, words);
+}
+
+// 128 values of a weight row (64 bytes at w, `bytes` valid when kTail) -> 4 bf16 vectors w·s_w
+// in the element order of PermuteFp4Acts (vector j, lane t: element 4t + j; 128-bit lane q holds
+// scale block q, whose subtrahend is lane q of `lower`, Fp4ChunkLower). The biased table gives
+// w·2^64 (zeros as +0, which changes no sum: every chain starts at +0); an unsigned saturating
+// subtract of (64 - (e - 127))·128 then lowers each nonzero exponent to that of w·2^(e-127),
+// exactly, and leaves zeros at zero — one instruction where an exponent add needed a zero test
+// and a masked add. Valid for e - 127 in [kFp4ScaleLo, kFp4ScaleHi] (the folded rows).
 template <bool kTail>
-DSV4_BF16_ATTR HWY_INLINE void DecodeFp4Folded(const uint8_t* w, int bytes, const uint8_t* ws,
+DSV4_BF16_ATTR HWY_INLINE void DecodeFp4Folded(const uint8_t* w, int bytes, __m512i lower,
                                                __m512i table, __m512i* wv) {
   const __m512i v = kTail ? _mm512_maskz_loadu_epi8(ByteMask(bytes), w) : _mm512_loadu_si512(w);
   wv[0] = _mm512_permutexvar_epi16(v, table);
   wv[1] = _mm512_permutexvar_epi16(_mm512_srli_epi16(v, 4), table);
   wv[2] = _mm512_permutexvar_epi16(_mm512_srli_epi16(v, 8), table);
   wv[3] = _mm512_permutexvar_epi16(_mm512_srli_epi16(v, 12), table);
-  // 16-bit lane t of 128-bit lane q <- scale byte q (byte 4 of s4 is zero: the high bytes).
-  const int scales = kTail ? (bytes + 15) / 16 : 4;
-  const __m512i s4 = _mm512_zextsi128_si512(
-      _mm_maskz_loadu_epi8(static_cast<__mmask16>((1u << scales) - 1), ws));
-  alignas(64) static const uint8_t pick[64] = {
-      0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 1, 4, 1, 4, 1, 4, 1, 4, 1, 4, 1, 4,
-      1, 4, 1, 4, 2, 4, 2, 4, 2, 4, 2, 4, 2, 4, 2, 4, 2, 4, 2, 4, 3, 4, 3, 4, 3, 4, 3, 4,
-      3, 4, 3, 4, 3, 4, 3, 4};
-  const __m512i e = _mm512_permutexvar_epi8(_mm512_load_si512(pick), s4);
-  const __m512i lower = _mm512_sub_epi16(_mm512_set1_epi16((127 + kE2M1TableBias) << 7),
-                                         _mm512_slli_epi16(e, 7));
   for (int j = 0; j < 4; ++j) wv[j] = _mm512_subs_epu16(wv[j], lower);
+}
+
+// Chunk c of a row (full chunks: `full`; the last may be partial), its scales' subtrahends given.
+DSV4_BF16_ATTR HWY_INLINE void DecodeFp4Chunk(const uint8_t* wrow, int row_bytes, int c, int full,
+                                              __m512i lower, __m512i table, __m512i* wv) {
+  if (c < full) {
+    DecodeFp4Folded<false>(wrow + c * 64, 64, lower, table, wv);
+  } else {
+    DecodeFp4Folded<true>(wrow + c * 64, row_bytes - c * 64, lower, table, wv);
+  }
 }
 
 // Matrix-vector (R < kFoldPanelMinRows activation rows, xs: bf16(q·s_x), stride kp):
@@ -179,22 +199,24 @@ template <int R>
 DSV4_BF16_ATTR void Fp4FoldedRow(const uint8_t* wrow, const uint8_t* ws, int k, const uint16_t* xs,
                                  size_t kp, float* y, size_t y_stride) {
   const __m512i table = _mm512_load_si512(GetBf16Tables().e2m1_biased);
-  const int row_bytes = k / 2, full = k / 128, chunks = CeilDiv(k, 128);
+  const int row_bytes = k / 2, k32 = k / kFp4Block, full = k / 128, chunks = CeilDiv(k, 128);
   __m512 acc[R][2];
   for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
-  for (int c = 0; c < chunks; ++c) {
-    _mm_prefetch(reinterpret_cast<const char*>(wrow + c * 64 + kPrefetchBytes), _MM_HINT_T0);
-    __m512i wv[4];
-    if (c < full) {
-      DecodeFp4Folded<false>(wrow + c * 64, 64, ws + c * 4, table, wv);
-    } else {
-      DecodeFp4Folded<true>(wrow + c * 64, row_bytes - c * 64, ws + c * 4, table, wv);
-    }
+  for (int g = 0; g < chunks; g += kFp4LowerChunks) {
+    const __m512i words = Fp4LowerWords(ws + g * 4, k32 - g * 4);
+    const int n = std::min(kFp4LowerChunks, chunks - g);
+#pragma GCC unroll 8
+    for (int cc = 0; cc < n; ++cc) {
+      const int c = g + cc;
+      _mm_prefetch(reinterpret_cast<const char*>(wrow + c * 64 + kPrefetchBytes), _MM_HINT_T0);
+      __m512i wv[4];
+      DecodeFp4Chunk(wrow, row_bytes, c, full, Fp4ChunkLower(words, cc), table, wv);
 #pragma GCC unroll 7
-    for (int r = 0; r < R; ++r) {
+      for (int r = 0; r < R; ++r) {
 #pragma GCC unroll 4
-      for (int j = 0; j < 4; ++j)
-        acc[r][j & 1] = Dp(acc[r][j & 1], wv[j], xs + r * kp + c * 128 + 32 * j);
+        for (int j = 0; j < 4; ++j)
+          acc[r][j & 1] = Dp(acc[r][j & 1], wv[j], xs + r * kp + c * 128 + 32 * j);
+      }
     }
   }
   __m512 total[R];
@@ -215,20 +237,24 @@ DSV4_BF16_ATTR void Fp4FoldedPair(const uint8_t* wrow, const uint8_t* ws, int k,
   const int row_bytes = k / 2, k32 = k / kFp4Block, full = k / 128, chunks = CeilDiv(k, 128);
   __m512 acc[2][2];
   for (int r = 0; r < 2; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
-  for (int c = 0; c < chunks; ++c) {
+  for (int g = 0; g < chunks; g += kFp4LowerChunks) {
+    const __m512i words[2] = {Fp4LowerWords(ws + g * 4, k32 - g * 4),
+                              Fp4LowerWords(ws + k32 + g * 4, k32 - g * 4)};
+    const int n = std::min(kFp4LowerChunks, chunks - g);
+#pragma GCC unroll 8
+    for (int cc = 0; cc < n; ++cc) {
+      const int c = g + cc;
 #pragma GCC unroll 2
-    for (int r = 0; r < 2; ++r) {
-      _mm_prefetch(reinterpret_cast<const char*>(wrow + 2 * row_bytes + (2 * c + r) * 64),
-                   _MM_HINT_T0);
-      const uint8_t* w = wrow + r * row_bytes + c * 64;
-      __m512i wv[4];
-      if (c < full) {
-        DecodeFp4Folded<false>(w, 64, ws + r * k32 + c * 4, table, wv);
-      } else {
-        DecodeFp4Folded<true>(w, row_bytes - c * 64, ws + r * k32 + c * 4, table, wv);
-      }
+      for (int r = 0; r < 2; ++r) {
+        _mm_prefetch(reinterpret_cast<const char*>(wrow + 2 * row_bytes + (2 * c + r) * 64),
+                     _MM_HINT_T0);
+        __m512i wv[4];
+        DecodeFp4Chunk(wrow + r * row_bytes, row_bytes, c, full, Fp4ChunkLower(words[r], cc),
+                       table, wv);
 #pragma GCC unroll 4
-      for (int j = 0; j < 4; ++j) acc[r][j & 1] = Dp(acc[r][j & 1], wv[j], xs + c * 128 + 32 * j);
+        for (int j = 0; j < 4; ++j)
+          acc[r][j & 1] = Dp(acc[r][j & 1], wv[j], xs + c * 128 + 32 * j);
+      }
     }
   }
   const __m512 total[2] = {_mm512_add_ps(acc[0][0], acc[0][1]),
@@ -258,14 +284,15 @@ DSV4_BF16_ATTR uint64_t DecodeFp4FoldedPanel(const uint8_t* w, const uint8_t* ws
     const uint8_t* srow = ws + static_cast<size_t>(r) * k32;
     if (!Fp4RowScalesFoldable(srow, k32)) bad |= uint64_t{1} << r;
     uint16_t* o = out + r * kp;
-    for (int c = 0; c < chunks; ++c) {
-      __m512i wv[4];
-      if (c < full) {
-        DecodeFp4Folded<false>(wrow + c * 64, 64, srow + c * 4, table, wv);
-      } else {
-        DecodeFp4Folded<true>(wrow + c * 64, row_bytes - c * 64, srow + c * 4, table, wv);
+    for (int g = 0; g < chunks; g += kFp4LowerChunks) {
+      const __m512i words = Fp4LowerWords(srow + g * 4, k32 - g * 4);
+      const int n = std::min(kFp4LowerChunks, chunks - g);
+      for (int cc = 0; cc < n; ++cc) {
+        const int c = g + cc;
+        __m512i wv[4];
+        DecodeFp4Chunk(wrow, row_bytes, c, full, Fp4ChunkLower(words, cc), table, wv);
+        for (int j = 0; j < 4; ++j) _mm512_storeu_si512(o + c * 128 + 32 * j, wv[j]);
       }
-      for (int j = 0; j < 4; ++j) _mm512_storeu_si512(o + c * 128 + 32 * j, wv[j]);
     }
     std::fill(o + static_cast<size_t>(chunks) * 128, o + kp, uint16_t{0});
   }
