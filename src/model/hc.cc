@@ -57,11 +57,7 @@ void HcPre(const float* X, int S, const HcWeights& w, const ModelConfig& cfg, fl
       float* c = comb + static_cast<size_t>(s) * hc * hc;
       for (int i = 0; i < hc * hc; ++i) c[i] = m[2 * hc + i] * w.scale[2] + w.base[2 * hc + i];
       Sinkhorn(c, hc, cfg.hc_sinkhorn_iters, cfg.hc_eps);
-      for (int d = 0; d < D; ++d) {
-        float acc = 0.0f;
-        for (int j = 0; j < hc; ++j) acc += pre[j] * Xs[static_cast<size_t>(j) * D + d];
-        x[static_cast<size_t>(s) * D + d] = RoundBf16(acc);
-      }
+      HcCollapse(Xs, hc, D, pre.data(), x + static_cast<size_t>(s) * D);
     }
   });
 }
@@ -73,14 +69,8 @@ void HcPost(const float* x, const float* R, const float* post, const float* comb
     for (int s = s0; s < s1; ++s) {
       const float* Rs = R + static_cast<size_t>(s) * hc * D;
       const float* c = comb + static_cast<size_t>(s) * hc * hc;
-      for (int k = 0; k < hc; ++k) {
-        float* o = out + (static_cast<size_t>(s) * hc + k) * D;
-        for (int d = 0; d < D; ++d) {
-          float mixed = 0.0f;  // the reference sums the residual mix first, then adds post·x
-          for (int j = 0; j < hc; ++j) mixed += c[j * hc + k] * Rs[static_cast<size_t>(j) * D + d];
-          o[d] = RoundBf16(post[s * hc + k] * x[static_cast<size_t>(s) * D + d] + mixed);
-        }
-      }
+      HcPostMix(x + static_cast<size_t>(s) * D, Rs, post + s * hc, c, hc, D,
+                out + static_cast<size_t>(s) * hc * D);
     }
   });
 }
@@ -92,11 +82,7 @@ void HcHead(const float* X, int S, const HcWeights& w, const ModelConfig& cfg, f
     const float* Xs = X + static_cast<size_t>(s) * hc * D;
     HcMixes(Xs, hc * D, w.fn.data(), hc, cfg.norm_eps, m.data());
     for (int j = 0; j < hc; ++j) m[j] = Sigmoid(m[j] * w.scale[0] + w.base[j]) + cfg.hc_eps;
-    for (int d = 0; d < D; ++d) {
-      float acc = 0.0f;
-      for (int j = 0; j < hc; ++j) acc += m[j] * Xs[static_cast<size_t>(j) * D + d];
-      y[static_cast<size_t>(s) * D + d] = RoundBf16(acc);
-    }
+    HcCollapse(Xs, hc, D, m.data(), y + static_cast<size_t>(s) * D);
   }
 }
 

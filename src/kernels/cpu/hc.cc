@@ -1,8 +1,10 @@
-// SIMD hyper-connection mixes: the weightless RMSNorm of the 4 streams folded into the 24-row
-// mixing GEMM (spec §2), in double precision like ref::HcMixes. Products of two floats are exact
-// in double, so only the double summation order differs from ref (~1e-16 relative): the fp32
-// results are equal except when the double sum lies within that distance of an fp32 rounding
-// boundary.
+// SIMD hyper-connection kernels (spec §2-3). The mixes: the weightless RMSNorm of the 4 streams
+// folded into the 24-row mixing GEMM, in double precision like ref::HcMixes. Products of two
+// floats are exact in double, so only the double summation order differs from ref (~1e-16
+// relative): the fp32 results are equal except when the double sum lies within that distance of
+// an fp32 rounding boundary. The collapse and the post mix: ref's fp32 operations lane by lane
+// (separate multiply and add, as ref compiles without FMA), so equal bit for bit. At decode they
+// were ~1.3 ms of an 80 ms flash-slice token as scalar loops.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/cpu/hc.cc"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep (must precede highway.h)
@@ -10,6 +12,7 @@
 
 #include <cmath>
 
+#include "base/numeric.h"
 #include "kernels/hc.h"
 #include "kernels/thread_pool.h"
 
@@ -38,6 +41,59 @@ HWY_INLINE double DotF64(const float* HWY_RESTRICT a, const float* HWY_RESTRICT 
   return sum;
 }
 
+// RoundBf16 per lane: round-to-nearest-even on the bits; NaN quieted and truncated (as ref).
+template <class D, class V>
+HWY_INLINE V RoundBf16Lanes(D d, V v) {
+  const hn::RebindToUnsigned<D> du;
+  const auto u = hn::BitCast(du, v);
+  const auto odd = hn::And(hn::ShiftRight<16>(u), hn::Set(du, 1));
+  const auto hi = hn::Set(du, 0xffff0000u);
+  const auto rounded = hn::And(hn::Add(u, hn::Add(hn::Set(du, 0x7fff), odd)), hi);
+  const auto nan = hn::And(hn::Or(u, hn::Set(du, 0x00400000u)), hi);
+  return hn::BitCast(d, hn::IfThenElse(hn::RebindMask(du, hn::IsNaN(v)), nan, rounded));
+}
+
+// The lanes' loop over d; a tail of fewer than a vector runs the scalar twin on its elements.
+void HcCollapseImpl(const float* X, int hc, int D, const float* pre, float* x) {
+  const hn::ScalableTag<float> df;
+  const int lanes = static_cast<int>(hn::Lanes(df)), whole = D / lanes * lanes;
+  for (int d = 0; d < whole; d += lanes) {
+    auto acc = hn::Zero(df);
+    for (int j = 0; j < hc; ++j) {
+      acc = hn::Add(acc, hn::Mul(hn::Set(df, pre[j]), hn::LoadU(df, X + static_cast<size_t>(j) * D + d)));
+    }
+    hn::StoreU(RoundBf16Lanes(df, acc), df, x + d);
+  }
+  for (int d = whole; d < D; ++d) {
+    float acc = 0.0f;
+    for (int j = 0; j < hc; ++j) acc += pre[j] * X[static_cast<size_t>(j) * D + d];
+    x[d] = RoundBf16(acc);
+  }
+}
+
+void HcPostMixImpl(const float* x, const float* R, const float* post, const float* comb, int hc,
+                   int D, float* out) {
+  const hn::ScalableTag<float> df;
+  const int lanes = static_cast<int>(hn::Lanes(df)), whole = D / lanes * lanes;
+  for (int k = 0; k < hc; ++k) {
+    float* o = out + static_cast<size_t>(k) * D;
+    for (int d = 0; d < whole; d += lanes) {
+      auto mixed = hn::Zero(df);
+      for (int j = 0; j < hc; ++j) {
+        const auto r = hn::LoadU(df, R + static_cast<size_t>(j) * D + d);
+        mixed = hn::Add(mixed, hn::Mul(hn::Set(df, comb[j * hc + k]), r));
+      }
+      const auto px = hn::Mul(hn::Set(df, post[k]), hn::LoadU(df, x + d));
+      hn::StoreU(RoundBf16Lanes(df, hn::Add(px, mixed)), df, o + d);
+    }
+    for (int d = whole; d < D; ++d) {
+      float mixed = 0.0f;
+      for (int j = 0; j < hc; ++j) mixed += comb[j * hc + k] * R[static_cast<size_t>(j) * D + d];
+      o[d] = RoundBf16(post[k] * x[d] + mixed);
+    }
+  }
+}
+
 void HcMixesImpl(const float* x, int width, const float* fn, int outputs, float eps, float* m) {
   const float r = 1.0f / std::sqrt(static_cast<float>(DotF64(x, x, width) / width) + eps);
   // A single token's 24 rows are split over the threads (serial inside a per-token ParallelFor).
@@ -55,9 +111,20 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 namespace dsv4::cpu {
 HWY_EXPORT(HcMixesImpl);
+HWY_EXPORT(HcCollapseImpl);
+HWY_EXPORT(HcPostMixImpl);
 
 void HcMixes(const float* x, int width, const float* fn, int outputs, float eps, float* m) {
   HWY_DYNAMIC_DISPATCH(HcMixesImpl)(x, width, fn, outputs, eps, m);
+}
+
+void HcCollapse(const float* X, int hc, int D, const float* pre, float* x) {
+  HWY_DYNAMIC_DISPATCH(HcCollapseImpl)(X, hc, D, pre, x);
+}
+
+void HcPostMix(const float* x, const float* R, const float* post, const float* comb, int hc, int D,
+               float* out) {
+  HWY_DYNAMIC_DISPATCH(HcPostMixImpl)(x, R, post, comb, hc, D, out);
 }
 }  // namespace dsv4::cpu
 #endif  // HWY_ONCE
