@@ -37,6 +37,7 @@ done
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 field() { grep -o "\"$2\":[-0-9.e+]*" <<<"$1" | head -1 | cut -d: -f2; }
+name() { echo "$(basename "$(dirname "$1")")/$(basename "$1")"; }  # tells two dsv4 binaries apart
 run() {  # label bin args...
   local label=$1 bin=$2 json
   shift 2
@@ -45,9 +46,9 @@ run() {  # label bin args...
   ratio=$(field "$json" decode_bandwidth_ratio)
   ms=$(awk -v t="$(field "$json" decode_tok_s)" 'BEGIN { printf "%.1f", 1000 / t }')
   probe=$(field "$json" machine_read_gbs)
-  line=$(printf '%s %-10s %-9s decode %6s ms/token  ratio %.3f  probe %5.1f GB/s' \
-    "$(date +%T)" "$label" "$(basename "$bin")" "$ms" "$ratio" "$probe")
-  echo "$label $(basename "$bin") ratio $ratio ms $ms" >>"$out"
+  line=$(printf '%s %-10s %-14s decode %6s ms/token  ratio %.3f  probe %5.1f GB/s' \
+    "$(date +%T)" "$label" "$(name "$bin")" "$ms" "$ratio" "$probe")
+  echo "$label $(name "$bin") ratio $ratio ms $ms" >>"$out"
   if [[ $label == flash-p512 ]]; then
     local lin dot pr
     lin=$(field "$json" prefill_linear_gflops)
@@ -55,8 +56,8 @@ run() {  # label bin args...
     pr=$(field "$json" prefill_peak_ratio)
     line+=$(printf '  | prefill %.1f GFLOP/s in the linear kernels = %.3f of %d nominal, %.3f of the %.0f measured' \
       "$lin" "$(awk -v g="$lin" -v p=$peak 'BEGIN { print g / p }')" $peak "$pr" "$dot")
-    echo "prefill-nominal $(basename "$bin") ratio $(awk -v g="$lin" -v p=$peak 'BEGIN { print g / p }') ms 0" >>"$out"
-    echo "prefill-measured $(basename "$bin") ratio $pr ms 0" >>"$out"
+    echo "prefill-nominal $(name "$bin") ratio $(awk -v g="$lin" -v p=$peak 'BEGIN { print g / p }') ms 0" >>"$out"
+    echo "prefill-measured $(name "$bin") ratio $pr ms 0" >>"$out"
   fi
   echo "$line"
 }

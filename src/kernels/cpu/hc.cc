@@ -13,6 +13,7 @@
 #include <cmath>
 
 #include "base/numeric.h"
+#include "kernels/cpu/round_bf16-inl.h"
 #include "kernels/hc.h"
 #include "kernels/thread_pool.h"
 
@@ -39,18 +40,6 @@ HWY_INLINE double DotF64(const float* HWY_RESTRICT a, const float* HWY_RESTRICT 
   double sum = hn::GetLane(hn::SumOfLanes(dd, hn::Add(hn::Add(acc0, acc1), hn::Add(acc2, acc3))));
   for (; i < n; ++i) sum += static_cast<double>(a[i]) * b[i];
   return sum;
-}
-
-// RoundBf16 per lane: round-to-nearest-even on the bits; NaN quieted and truncated (as ref).
-template <class D, class V>
-HWY_INLINE V RoundBf16Lanes(D d, V v) {
-  const hn::RebindToUnsigned<D> du;
-  const auto u = hn::BitCast(du, v);
-  const auto odd = hn::And(hn::ShiftRight<16>(u), hn::Set(du, 1));
-  const auto hi = hn::Set(du, 0xffff0000u);
-  const auto rounded = hn::And(hn::Add(u, hn::Add(hn::Set(du, 0x7fff), odd)), hi);
-  const auto nan = hn::And(hn::Or(u, hn::Set(du, 0x00400000u)), hi);
-  return hn::BitCast(d, hn::IfThenElse(hn::RebindMask(du, hn::IsNaN(v)), nan, rounded));
 }
 
 // The lanes' loop over d; a tail of fewer than a vector runs the scalar twin on its elements.

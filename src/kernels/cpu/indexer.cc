@@ -29,6 +29,7 @@
 #include "base/check.h"
 #include "base/numeric.h"
 #include "kernels/cpu/cpu.h"
+#include "kernels/cpu/round_bf16-inl.h"
 #include "kernels/thread_pool.h"
 
 #ifndef DSV4_KERNELS_CPU_INDEXER_SHARED
@@ -57,25 +58,13 @@ using detail::kKeyBlock;
 
 using DF = hn::CappedTag<float, kKeyBlock>;  // at most 16 lanes, so 16 keys are whole vectors
 
-// RoundBf16 per lane: round-to-nearest-even on the bits; NaN quieted and truncated (as ref).
-template <class V>
-HWY_INLINE V RoundBf16V(V v) {
-  const DF df;
-  const hn::RebindToUnsigned<DF> du;
-  const auto u = hn::BitCast(du, v);
-  const auto odd = hn::And(hn::ShiftRight<16>(u), hn::Set(du, 1));
-  const auto hi = hn::Set(du, 0xffff0000u);
-  const auto rounded = hn::And(hn::Add(u, hn::Add(hn::Set(du, 0x7fff), odd)), hi);
-  const auto nan = hn::And(hn::Or(u, hn::Set(du, 0x00400000u)), hi);
-  return hn::BitCast(df, hn::IfThenElse(hn::RebindMask(du, hn::IsNaN(v)), nan, rounded));
-}
-
 // bf16(relu(bf16(dot)) · w), relu as std::max(x, 0.0f): NaN and -0 pass through.
 template <class V>
 HWY_INLINE V HeadTerm(V dot, float w) {
   const DF df;
-  const auto d = RoundBf16V(dot);
-  return RoundBf16V(hn::Mul(hn::IfThenZeroElse(hn::Lt(d, hn::Zero(df)), d), hn::Set(df, w)));
+  const auto d = RoundBf16Lanes(df, dot);
+  return RoundBf16Lanes(df,
+                        hn::Mul(hn::IfThenZeroElse(hn::Lt(d, hn::Zero(df)), d), hn::Set(df, w)));
 }
 
 // Scores of one transposed block (kt [dim][16], detail::TransposeKeys) into out[16].
@@ -112,7 +101,7 @@ HWY_INLINE void ScoreBlockFma(const IndexerHeads& query, const float* HWY_RESTRI
       }
       total = hn::Add(total, HeadTerm(a0, w[h]));
     }
-    hn::StoreU(RoundBf16V(total), df, out + v);
+    hn::StoreU(RoundBf16Lanes(df, total), df, out + v);
   }
 }
 

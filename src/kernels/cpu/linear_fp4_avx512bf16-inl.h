@@ -230,11 +230,16 @@ DSV4_BF16_ATTR void Fp4FoldedRow(const uint8_t* wrow, const uint8_t* ws, int k, 
 // order of Fp4FoldedRow<1> (same bits) with four independent chains instead of two. The pair's
 // rows are one contiguous region; the next pair's region is prefetched in address order (two
 // lines per step), so DRAM still sees one sequential stream. (Prefetching each row's own stream
-// ahead instead made two-row kernels ~1.5x slower from DRAM.)
+// ahead instead made two-row kernels ~1.5x slower from DRAM.) Into L1 while the activations
+// (2k bytes), this pair and the next (2k more) fit in 24 of L1's 32 KiB: at k = 7168 (V4-Pro's
+// w1/w3) that prefetch evicted the activations, and into L2 instead the kernel ran +20% (12.6 ->
+// 15.3 GB/s on one thread, 21 -> 25.6 on two), while at k <= 4096 L2 was 10-25% slower.
+constexpr int kFp4PairL1PrefetchMaxK = 6144;
 DSV4_BF16_ATTR void Fp4FoldedPair(const uint8_t* wrow, const uint8_t* ws, int k, const uint16_t* xs,
                                   float* y) {
   const __m512i table = _mm512_load_si512(GetBf16Tables().e2m1_biased);
   const int row_bytes = k / 2, k32 = k / kFp4Block, full = k / 128, chunks = CeilDiv(k, 128);
+  const bool prefetch_l1 = k <= kFp4PairL1PrefetchMaxK;
   __m512 acc[2][2];
   for (int r = 0; r < 2; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
   for (int g = 0; g < chunks; g += kFp4LowerChunks) {
@@ -246,8 +251,12 @@ DSV4_BF16_ATTR void Fp4FoldedPair(const uint8_t* wrow, const uint8_t* ws, int k,
       const int c = g + cc;
 #pragma GCC unroll 2
       for (int r = 0; r < 2; ++r) {
-        _mm_prefetch(reinterpret_cast<const char*>(wrow + 2 * row_bytes + (2 * c + r) * 64),
-                     _MM_HINT_T0);
+        const char* next = reinterpret_cast<const char*>(wrow + 2 * row_bytes + (2 * c + r) * 64);
+        if (prefetch_l1) {
+          _mm_prefetch(next, _MM_HINT_T0);
+        } else {
+          _mm_prefetch(next, _MM_HINT_T1);
+        }
         __m512i wv[4];
         DecodeFp4Chunk(wrow + r * row_bytes, row_bytes, c, full, Fp4ChunkLower(words[r], cc),
                        table, wv);
