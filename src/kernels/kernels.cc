@@ -85,6 +85,15 @@ void LinearFp8AsBf16(const float* x, int m, const Fp8Weight& w, float* y) {
   kernel_profile::Scope prof(KernelOp::kLinearFp8AsBf16, Fp8Bytes(w));
   UseRefKernels() ? ref::LinearFp8AsBf16(x, m, w, y) : cpu::LinearFp8AsBf16(x, m, w, y);
 }
+void LinearFp8AsBf16Group(const Fp8Job* jobs, int count) {
+  double bytes = 0;
+  for (int j = 0; j < count; ++j) bytes += jobs[j].m > 0 ? Fp8Bytes(jobs[j].w) : 0;
+  kernel_profile::Scope prof(KernelOp::kLinearFp8AsBf16, bytes);
+  if (!UseRefKernels()) return cpu::LinearFp8AsBf16Group(jobs, count);
+  for (int j = 0; j < count; ++j) {
+    ref::LinearFp8AsBf16(jobs[j].x, jobs[j].m, jobs[j].w, jobs[j].y);
+  }
+}
 void LinearBf16(const float* x, int m, const Bf16Weight& w, float* y, bool round_bf16) {
   kernel_profile::Scope prof(KernelOp::kLinearBf16, 2.0 * w.n * w.k);
   UseRefKernels() ? ref::LinearBf16(x, m, w, y, round_bf16)

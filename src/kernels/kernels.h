@@ -85,6 +85,8 @@ using Fp4Job = LinearJob<Fp4Weight>;
 // together, so many small matrices still keep every thread streaming.
 void LinearFp8Group(const Fp8Job* jobs, int count);
 void LinearFp4Group(const Fp4Job* jobs, int count);
+// LinearFp8AsBf16 of independent jobs (wo_a's groups at decode) as one parallel pass, likewise.
+void LinearFp8AsBf16Group(const Fp8Job* jobs, int count);
 // BF16 weight, fp32 accumulate. round_bf16: bf16 out (a bf16 GEMM); else fp32 out (the reference
 // upcasts weight and input to fp32: compressor wkv/wgate, gate, head). Activations that are all
 // bf16 values (the model's: RMSNorm outputs) have exact products with the weights and run on

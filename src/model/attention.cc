@@ -13,6 +13,7 @@ namespace dsv4 {
 namespace {
 
 constexpr int kKvSimBlock = 64;  // FP8_sim block of window KV
+constexpr int kGroupedMaxTokens = 8;  // OutputProjection: wo_a's groups in one call up to this
 
 // Per-head weightless RMS norm done in bf16 arithmetic like the reference's PyTorch ops:
 // square → bf16, mean → bf16, + eps → bf16, rsqrt → bf16, product → bf16.
@@ -125,17 +126,29 @@ void OutputProjection(const float* o, int S, const AttentionWeights& w, const Mo
                       float* out) {
   const int G = cfg.o_groups, R = cfg.o_lora_rank;
   const int group_in = cfg.n_heads / G * cfg.head_dim;  // heads of a group, concatenated
-  std::vector<float> og(static_cast<size_t>(S) * group_in), ug(static_cast<size_t>(S) * R);
   std::vector<float> u(static_cast<size_t>(S) * G * R);  // [S, G·R]
-  for (int g = 0; g < G; ++g) {
-    for (int s = 0; s < S; ++s) {
-      std::copy_n(o + (static_cast<size_t>(s) * G + g) * group_in, group_in,
-                  og.data() + static_cast<size_t>(s) * group_in);
+  // Up to kGroupedMaxTokens tokens (decode), the G groups run as one parallel pass: as G calls
+  // each left a thread waiting at its end, 8-16 times per layer. Longer inputs keep one call
+  // per group with all S rows, where the GEMM needs them.
+  const int per_call = S <= kGroupedMaxTokens ? G : 1;
+  std::vector<float> og(static_cast<size_t>(S) * per_call * group_in);
+  std::vector<float> ug(static_cast<size_t>(S) * per_call * R);
+  std::vector<Fp8Job> jobs(per_call);
+  for (int g0 = 0; g0 < G; g0 += per_call) {
+    for (int j = 0; j < per_call; ++j) {
+      float* og_j = og.data() + static_cast<size_t>(j) * S * group_in;
+      for (int s = 0; s < S; ++s) {
+        std::copy_n(o + (static_cast<size_t>(s) * G + g0 + j) * group_in, group_in,
+                    og_j + static_cast<size_t>(s) * group_in);
+      }
+      jobs[j] = {og_j, S, w.wo_a.Rows((g0 + j) * R, R), ug.data() + static_cast<size_t>(j) * S * R};
     }
-    LinearFp8AsBf16(og.data(), S, w.wo_a.Rows(g * R, R), ug.data());
-    for (int s = 0; s < S; ++s) {
-      std::copy_n(ug.data() + static_cast<size_t>(s) * R, R,
-                  u.data() + (static_cast<size_t>(s) * G + g) * R);
+    LinearFp8AsBf16Group(jobs.data(), per_call);
+    for (int j = 0; j < per_call; ++j) {
+      for (int s = 0; s < S; ++s) {
+        std::copy_n(ug.data() + (static_cast<size_t>(j) * S + s) * R, R,
+                    u.data() + (static_cast<size_t>(s) * G + g0 + j) * R);
+      }
     }
   }
   LinearFp8(u.data(), S, w.wo_b, out);

@@ -1,4 +1,4 @@
-// LinearFp8Group / LinearFp4Group: one parallel pass over many linears gives every output bit for
+// LinearFp8Group / LinearFp4Group / LinearFp8AsBf16Group: one parallel pass over many linears gives every output bit for
 // bit what the single calls give (on every compiled target), including empty jobs and row counts
 // that do not divide evenly among threads.
 #include <gtest/gtest.h>
@@ -56,29 +56,40 @@ TEST(LinearGroup, Fp4GroupEqualsSingleCalls) {
   });
 }
 
+// The FP8 jobs of kShapes through `group` equal them through `single`, bit for bit.
+template <class Single, class Group>
+void ExpectFp8GroupEqualsSingleCalls(uint32_t seed, const Single& single, const Group& group) {
+  std::mt19937 rng(seed);
+  std::vector<std::vector<uint8_t>> codes, scales;
+  std::vector<std::vector<float>> xs, ys, singles;
+  std::vector<Fp8Job> jobs;
+  for (const Shape& s : kShapes) {
+    codes.emplace_back(static_cast<size_t>(s.n) * s.k);
+    scales.emplace_back(static_cast<size_t>((s.n + 127) / 128) * ((s.k + 127) / 128));
+    for (auto& c : codes.back()) c = static_cast<uint8_t>(rng() % 0x7f) | (rng() & 0x80);
+    for (auto& e : scales.back()) e = static_cast<uint8_t>(115 + rng() % 20);
+    xs.push_back(Acts(rng, s.m, s.k));
+    ys.emplace_back(static_cast<size_t>(s.m) * s.n, -7.0f);
+    singles.emplace_back(static_cast<size_t>(s.m) * s.n, -7.0f);
+  }
+  for (size_t j = 0; j < std::size(kShapes); ++j) {
+    const Shape& s = kShapes[j];
+    const Fp8Weight w{codes[j].data(), scales[j].data(), s.n, s.k};
+    jobs.push_back({xs[j].data(), s.m, w, ys[j].data()});
+    single(xs[j].data(), s.m, w, singles[j].data());
+  }
+  group(jobs.data(), static_cast<int>(jobs.size()));
+  for (size_t j = 0; j < jobs.size(); ++j) EXPECT_EQ(ys[j], singles[j]) << "job " << j;
+}
+
 TEST(LinearGroup, Fp8GroupEqualsSingleCalls) {
+  ForEachTarget([] { ExpectFp8GroupEqualsSingleCalls(32, cpu::LinearFp8, cpu::LinearFp8Group); });
+}
+
+// wo_a's groups at decode (OutputProjection).
+TEST(LinearGroup, Fp8AsBf16GroupEqualsSingleCalls) {
   ForEachTarget([] {
-    std::mt19937 rng(32);
-    std::vector<std::vector<uint8_t>> codes, scales;
-    std::vector<std::vector<float>> xs, ys, singles;
-    std::vector<Fp8Job> jobs;
-    for (const Shape& s : kShapes) {
-      codes.emplace_back(static_cast<size_t>(s.n) * s.k);
-      scales.emplace_back(static_cast<size_t>((s.n + 127) / 128) * ((s.k + 127) / 128));
-      for (auto& c : codes.back()) c = static_cast<uint8_t>(rng() % 0x7f) | (rng() & 0x80);
-      for (auto& e : scales.back()) e = static_cast<uint8_t>(115 + rng() % 20);
-      xs.push_back(Acts(rng, s.m, s.k));
-      ys.emplace_back(static_cast<size_t>(s.m) * s.n, -7.0f);
-      singles.emplace_back(static_cast<size_t>(s.m) * s.n, -7.0f);
-    }
-    for (size_t j = 0; j < std::size(kShapes); ++j) {
-      const Shape& s = kShapes[j];
-      const Fp8Weight w{codes[j].data(), scales[j].data(), s.n, s.k};
-      jobs.push_back({xs[j].data(), s.m, w, ys[j].data()});
-      cpu::LinearFp8(xs[j].data(), s.m, w, singles[j].data());
-    }
-    cpu::LinearFp8Group(jobs.data(), static_cast<int>(jobs.size()));
-    for (size_t j = 0; j < jobs.size(); ++j) EXPECT_EQ(ys[j], singles[j]) << "job " << j;
+    ExpectFp8GroupEqualsSingleCalls(33, cpu::LinearFp8AsBf16, cpu::LinearFp8AsBf16Group);
   });
 }
 

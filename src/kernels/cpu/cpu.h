@@ -14,6 +14,7 @@ void LinearFp4(const float* x, int m, const Fp4Weight& w, float* y);
 void LinearFp8AsBf16(const float* x, int m, const Fp8Weight& w, float* y);
 void LinearBf16(const float* x, int m, const Bf16Weight& w, float* y, bool round_bf16);
 void LinearFp8Group(const Fp8Job* jobs, int count);
+void LinearFp8AsBf16Group(const Fp8Job* jobs, int count);
 void LinearFp4Group(const Fp4Job* jobs, int count);
 
 // Heads split over the thread pool; equals ref except for the q·k summation order.

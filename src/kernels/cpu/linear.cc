@@ -316,26 +316,36 @@ void LinearFp4GroupImpl(const Fp4Job* jobs, int count) {
   for (int j = 0; j < count; ++j) LinearFp4Impl(jobs[j].x, jobs[j].m, jobs[j].w, jobs[j].y);
 }
 
-// FP8 weight -> exact bf16 values (e4m3 · 2^e fits bf16's 7-bit mantissa) times the bf16
-// activation, fp32 accumulate, bf16 out. The activation is a bf16 tensor by contract (rounded
-// here as in ref, a no-op for the model's inputs).
-void LinearFp8AsBf16Impl(const float* x, int m, const Fp8Weight& w, float* y) {
-  if (m <= 0 || w.n <= 0) return;
-  const int k = w.k, kb = CeilDiv(k, kQuantBlock);
+// The activations of LinearFp8AsBf16: rounded to bf16 as ref does (a no-op for the model's
+// inputs, which are bf16 tensors by contract).
+std::vector<float> RoundedActs(const float* x, int m, int k) {
   std::vector<float> xb(x, x + static_cast<size_t>(m) * k);
   detail::ForActRows(m, [&](int r0, int r1) {  // RoundBf16, vectorized
     ScaleRoundBf16(xb.data() + static_cast<size_t>(r0) * k, (r1 - r0) * k, 1.0f);
   });
+  return xb;
+}
+
 #if HWY_TARGET == HWY_AVX3_DL
-  if (HasAvx512Bf16()) {
-    // bf16 activations are exact operands of the bf16 dot, so the FP8 kernel applies unchanged
-    // with every activation scale 1: Σ_b s_w,b · Σ_i x_i·e4m3_i, products exact, fp32 sums.
-    detail::QuantizedRows a;
-    a.kb = kb;
-    a.q = std::move(xb);
-    a.s.assign(static_cast<size_t>(m) * kb, 1.0f);
-    return LinearFp8Bf16(std::move(a), m, w, y);
-  }
+// bf16 activations are exact operands of the bf16 dot, so the FP8 kernel applies unchanged with
+// every activation scale 1: Σ_b s_w,b · Σ_i x_i·e4m3_i, products exact, fp32 sums.
+detail::QuantizedRows UnitScaledActs(std::vector<float> xb, int m, int k) {
+  detail::QuantizedRows a;
+  a.kb = CeilDiv(k, kQuantBlock);
+  a.q = std::move(xb);
+  a.s.assign(static_cast<size_t>(m) * a.kb, 1.0f);
+  return a;
+}
+#endif
+
+// FP8 weight -> exact bf16 values (e4m3 · 2^e fits bf16's 7-bit mantissa) times the bf16
+// activation, fp32 accumulate, bf16 out.
+void LinearFp8AsBf16Impl(const float* x, int m, const Fp8Weight& w, float* y) {
+  if (m <= 0 || w.n <= 0) return;
+  const int k = w.k, kb = CeilDiv(k, kQuantBlock);
+  std::vector<float> xb = RoundedActs(x, m, k);
+#if HWY_TARGET == HWY_AVX3_DL
+  if (HasAvx512Bf16()) return LinearFp8Bf16(UnitScaledActs(std::move(xb), m, k), m, w, y);
 #endif
   ThreadPool::Global().ParallelFor(CeilDiv(w.n, kQuantBlock), [&](int b0, int b1) {
     std::vector<float> row(k);
@@ -357,6 +367,23 @@ void LinearFp8AsBf16Impl(const float* x, int m, const Fp8Weight& w, float* y) {
     }
   });
 }
+
+void LinearFp8AsBf16GroupImpl(const Fp8Job* jobs, int count) {
+#if HWY_TARGET == HWY_AVX3_DL
+  if (HasAvx512Bf16()) {
+    std::vector<detail::QuantizedRows> acts(count);
+    for (int j = 0; j < count; ++j) {
+      if (jobs[j].m > 0) {
+        acts[j] = UnitScaledActs(RoundedActs(jobs[j].x, jobs[j].m, jobs[j].w.k), jobs[j].m,
+                                 jobs[j].w.k);
+      }
+    }
+    return LinearFp8GroupBf16Prepared(jobs, count, std::move(acts));
+  }
+#endif
+  for (int j = 0; j < count; ++j) LinearFp8AsBf16Impl(jobs[j].x, jobs[j].m, jobs[j].w, jobs[j].y);
+}
+
 
 // The fp32 kernel (every target; on AVX-512 BF16 only for activations that are not bf16 values).
 // Weight rows per DotBf16Tile at m > 1 (weights hot in cache), and per activation load at m = 1
@@ -433,6 +460,7 @@ HWY_EXPORT(TargetNameImpl);
 HWY_EXPORT(LinearFp8Impl);
 HWY_EXPORT(LinearFp4Impl);
 HWY_EXPORT(LinearFp8AsBf16Impl);
+HWY_EXPORT(LinearFp8AsBf16GroupImpl);
 HWY_EXPORT(LinearBf16Impl);
 HWY_EXPORT(LinearFp8GroupImpl);
 HWY_EXPORT(LinearFp4GroupImpl);
@@ -451,6 +479,10 @@ void LinearFp8AsBf16(const float* x, int m, const Fp8Weight& w, float* y) {
 void LinearBf16(const float* x, int m, const Bf16Weight& w, float* y, bool round_bf16) {
   HWY_DYNAMIC_DISPATCH(LinearBf16Impl)(x, m, w, y, round_bf16);
 }
+void LinearFp8AsBf16Group(const Fp8Job* jobs, int count) {
+  HWY_DYNAMIC_DISPATCH(LinearFp8AsBf16GroupImpl)(jobs, count);
+}
+
 void LinearFp8Group(const Fp8Job* jobs, int count) {
   HWY_DYNAMIC_DISPATCH(LinearFp8GroupImpl)(jobs, count);
 }

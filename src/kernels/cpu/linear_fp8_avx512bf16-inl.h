@@ -437,13 +437,15 @@ void LinearFp8Bf16(detail::QuantizedRows a, int m, const Fp8Weight& w, float* y)
   });
 }
 
-// Independent FP8 linears in one parallel pass over all their 128-row blocks.
-void LinearFp8GroupBf16(const Fp8Job* jobs, int count) {
+// Independent FP8 linears in one parallel pass over all their 128-row blocks, the activations of
+// each job already quantized (acts[j], ignored where jobs[j].m <= 0).
+void LinearFp8GroupBf16Prepared(const Fp8Job* jobs, int count,
+                                std::vector<detail::QuantizedRows> quantized) {
   std::vector<Fp8Acts> acts(count);
   std::vector<int> first(count + 1, 0);  // first block of each job in the combined range
   for (int j = 0; j < count; ++j) {
     const Fp8Job& job = jobs[j];
-    if (job.m > 0) acts[j] = PrepareFp8Acts(detail::QuantizeRows(job.x, job.m, job.w.k), job.m, job.w);
+    if (job.m > 0) acts[j] = PrepareFp8Acts(std::move(quantized[j]), job.m, job.w);
     first[j + 1] = first[j] + (job.m > 0 ? CeilDiv(job.w.n, kQuantBlock) : 0);
   }
   ThreadPool::Global().ParallelFor(first[count], [&](int b0, int b1) {
@@ -452,5 +454,14 @@ void LinearFp8GroupBf16(const Fp8Job* jobs, int count) {
       if (lo < hi) Fp8Blocks(acts[j], jobs[j].m, jobs[j].w, lo - first[j], hi - first[j], jobs[j].y);
     }
   });
+}
+
+// Independent FP8 linears in one parallel pass (activations quantized per job as LinearFp8).
+void LinearFp8GroupBf16(const Fp8Job* jobs, int count) {
+  std::vector<detail::QuantizedRows> quantized(count);
+  for (int j = 0; j < count; ++j) {
+    if (jobs[j].m > 0) quantized[j] = detail::QuantizeRows(jobs[j].x, jobs[j].m, jobs[j].w.k);
+  }
+  LinearFp8GroupBf16Prepared(jobs, count, std::move(quantized));
 }
 
