@@ -8,10 +8,11 @@
 // Fast versions reproduce the reference numerics (same quantization, same exact products, same
 // scale points, same bf16 rounding); only the order of the fp32 additions may differ, so an output
 // equals ref or is 1 bf16 ulp away — or, for a cancelling sum (result far below Σ|x·w|), differs
-// by at most ~k fp32 roundings of Σ|x·w| (tests/kernels checks both, and that those are rare). FP8/FP4 scales are powers of two, so
-// the fast kernels fold them into the operands (each output one dot product of exact products, the
-// reference's per-block partials times s_x·s_w re-associated) wherever that is exact, and keep the
-// per-block form where it is not (docs/kernels.md).
+// by at most ~k fp32 roundings of Σ|x·w| (tests/kernels checks both, and that those are rare).
+// FP8/FP4 scales are powers of two, so the fast kernels fold them into the operands (each output
+// one dot product of exact products, the reference's per-block partials times s_x·s_w
+// re-associated) wherever that is exact, and keep the per-block form where it is not
+// (docs/kernels.md).
 //
 // Activations are fp32 arrays; "bf16 out" means every element is rounded to a bf16 value (still
 // held in fp32), exactly where the reference stores a bf16 tensor. Shapes are row-major.

@@ -1,6 +1,6 @@
-// LinearFp8Group / LinearFp4Group / LinearFp8AsBf16Group: one parallel pass over many linears gives every output bit for
-// bit what the single calls give (on every compiled target), including empty jobs and row counts
-// that do not divide evenly among threads.
+// LinearFp8Group / LinearFp4Group / LinearFp8AsBf16Group: one parallel pass over many linears
+// gives every output bit for bit what the single calls give (on every compiled target), including
+// empty jobs and row counts that do not divide evenly among threads.
 #include <gtest/gtest.h>
 #include <hwy/targets.h>
 

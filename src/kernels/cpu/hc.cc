@@ -49,7 +49,8 @@ void HcCollapseImpl(const float* X, int hc, int D, const float* pre, float* x) {
   for (int d = 0; d < whole; d += lanes) {
     auto acc = hn::Zero(df);
     for (int j = 0; j < hc; ++j) {
-      acc = hn::Add(acc, hn::Mul(hn::Set(df, pre[j]), hn::LoadU(df, X + static_cast<size_t>(j) * D + d)));
+      const auto v = hn::LoadU(df, X + static_cast<size_t>(j) * D + d);
+      acc = hn::Add(acc, hn::Mul(hn::Set(df, pre[j]), v));
     }
     hn::StoreU(RoundBf16Lanes(df, acc), df, x + d);
   }
