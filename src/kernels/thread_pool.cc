@@ -47,7 +47,12 @@ constexpr int kTasksPerThread = 8;
 // expectation half the last range: 1/32 of a call's work on two threads with 8 equal ranges per
 // thread, 1/256 with these).
 constexpr int kGuidedLevels = 6;
-constexpr int kGuidedMinPerThread = 256;  // below n = this · threads: equal ranges
+// Below n = this · threads: equal ranges. Session 7 lowered it from 256: FP8 linears split by
+// 128-row blocks (n = 32-256 at V4 shapes) ran as 16 equal tasks of up to 16 blocks (8 MiB), and
+// the thread that finished first waited on the other's last one (ParallelFor tails over a
+// flash-slice decode: 46-65 -> 39-40 ms per 52 forward passes). Ranges that come out empty at
+// small n are skipped.
+constexpr int kGuidedMinPerThread = 16;
 
 // Start of range i of `count` over [0, n) (end = start of i + 1); a guided call has
 // kGuidedLevels + 1 ranges per thread.
@@ -94,8 +99,9 @@ struct ThreadPool::State {
       const int i = static_cast<int>(t & 0xffffffffu);
       if (i >= count) return;
       if (!ticket.compare_exchange_weak(t, t + 1, std::memory_order_acq_rel)) continue;
-      (*f)(static_cast<int>(RangeStart(i, count, total, guided)),
-           static_cast<int>(RangeStart(i + 1, count, total, guided)));
+      const int begin = static_cast<int>(RangeStart(i, count, total, guided)),
+                end = static_cast<int>(RangeStart(i + 1, count, total, guided));
+      if (begin < end) (*f)(begin, end);
       done.fetch_add(1, std::memory_order_release);
     }
   }

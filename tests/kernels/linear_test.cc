@@ -84,8 +84,9 @@ TEST(LinearFp4, MatchesFloat64OnOddShapes) {
 TEST(ThreadPool, RangesCoverEverythingOnce) {
   for (int threads : {1, 2, 3, 8}) {
     ThreadPool pool(threads);
-    // From 256 · threads up the ranges halve level by level (guided); below they are equal.
-    for (int n : {0, 1, 2, 7, 1000, 2047, 2048, 2049, 100003}) {
+    // From 16 · threads up the ranges halve level by level (guided, small n leaving some levels
+    // empty, which must not be called); below they are equal.
+    for (int n : {0, 1, 2, 7, 31, 32, 33, 47, 48, 100, 129, 300, 1000, 2047, 2048, 2049, 100003}) {
       std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
       std::atomic<int> calls{0};
       pool.ParallelFor(n, [&](int b, int e) {
