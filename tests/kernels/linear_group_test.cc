@@ -30,51 +30,25 @@ std::vector<float> Acts(std::mt19937& rng, int m, int k) {
   return x;
 }
 
-TEST(LinearGroup, Fp4GroupEqualsSingleCalls) {
-  ForEachTarget([] {
-    std::mt19937 rng(31);
-    std::vector<std::vector<uint8_t>> codes, scales;
-    std::vector<std::vector<float>> xs, ys, singles;
-    std::vector<Fp4Job> jobs;
-    for (const Shape& s : kShapes) {
-      codes.emplace_back(static_cast<size_t>(s.n) * s.k / 2);
-      scales.emplace_back(static_cast<size_t>(s.n) * s.k / 32);
-      for (auto& b : codes.back()) b = static_cast<uint8_t>(rng());
-      for (auto& e : scales.back()) e = static_cast<uint8_t>(115 + rng() % 20);
-      xs.push_back(Acts(rng, s.m, s.k));
-      ys.emplace_back(static_cast<size_t>(s.m) * s.n, -7.0f);
-      singles.emplace_back(static_cast<size_t>(s.m) * s.n, -7.0f);
-    }
-    for (size_t j = 0; j < std::size(kShapes); ++j) {
-      const Shape& s = kShapes[j];
-      const Fp4Weight w{codes[j].data(), scales[j].data(), s.n, s.k};
-      jobs.push_back({xs[j].data(), s.m, w, ys[j].data()});
-      cpu::LinearFp4(xs[j].data(), s.m, w, singles[j].data());
-    }
-    cpu::LinearFp4Group(jobs.data(), static_cast<int>(jobs.size()));
-    for (size_t j = 0; j < jobs.size(); ++j) EXPECT_EQ(ys[j], singles[j]) << "job " << j;
-  });
-}
-
-// The FP8 jobs of kShapes through `group` equal them through `single`, bit for bit.
-template <class Single, class Group>
-void ExpectFp8GroupEqualsSingleCalls(uint32_t seed, const Single& single, const Group& group) {
+// The jobs of kShapes (random codes and scales from `fill`, one weight format) through `group`
+// equal them through `single`, bit for bit.
+template <class Weight, class Fill, class Single, class Group>
+void ExpectGroupEqualsSingleCalls(uint32_t seed, const Fill& fill, const Single& single,
+                                  const Group& group) {
   std::mt19937 rng(seed);
-  std::vector<std::vector<uint8_t>> codes, scales;
+  std::vector<std::vector<uint8_t>> codes(std::size(kShapes)), scales(std::size(kShapes));
   std::vector<std::vector<float>> xs, ys, singles;
-  std::vector<Fp8Job> jobs;
-  for (const Shape& s : kShapes) {
-    codes.emplace_back(static_cast<size_t>(s.n) * s.k);
-    scales.emplace_back(static_cast<size_t>((s.n + 127) / 128) * ((s.k + 127) / 128));
-    for (auto& c : codes.back()) c = static_cast<uint8_t>(rng() % 0x7f) | (rng() & 0x80);
-    for (auto& e : scales.back()) e = static_cast<uint8_t>(115 + rng() % 20);
+  std::vector<LinearJob<Weight>> jobs;
+  for (size_t j = 0; j < std::size(kShapes); ++j) {
+    const Shape& s = kShapes[j];
+    fill(rng, s, &codes[j], &scales[j]);
     xs.push_back(Acts(rng, s.m, s.k));
     ys.emplace_back(static_cast<size_t>(s.m) * s.n, -7.0f);
     singles.emplace_back(static_cast<size_t>(s.m) * s.n, -7.0f);
   }
   for (size_t j = 0; j < std::size(kShapes); ++j) {
     const Shape& s = kShapes[j];
-    const Fp8Weight w{codes[j].data(), scales[j].data(), s.n, s.k};
+    const Weight w{codes[j].data(), scales[j].data(), s.n, s.k};
     jobs.push_back({xs[j].data(), s.m, w, ys[j].data()});
     single(xs[j].data(), s.m, w, singles[j].data());
   }
@@ -82,14 +56,41 @@ void ExpectFp8GroupEqualsSingleCalls(uint32_t seed, const Single& single, const 
   for (size_t j = 0; j < jobs.size(); ++j) EXPECT_EQ(ys[j], singles[j]) << "job " << j;
 }
 
+// MXFP4: any nibbles, e8m0 scales around 2^-2.
+void FillFp4(std::mt19937& rng, const Shape& s, std::vector<uint8_t>* codes,
+             std::vector<uint8_t>* scales) {
+  codes->resize(static_cast<size_t>(s.n) * s.k / 2);
+  scales->resize(static_cast<size_t>(s.n) * s.k / 32);
+  for (auto& b : *codes) b = static_cast<uint8_t>(rng());
+  for (auto& e : *scales) e = static_cast<uint8_t>(115 + rng() % 20);
+}
+
+// FP8: any non-NaN e4m3 code, a scale per 128 × 128 block.
+void FillFp8(std::mt19937& rng, const Shape& s, std::vector<uint8_t>* codes,
+             std::vector<uint8_t>* scales) {
+  codes->resize(static_cast<size_t>(s.n) * s.k);
+  scales->resize(static_cast<size_t>((s.n + 127) / 128) * ((s.k + 127) / 128));
+  for (auto& c : *codes) c = static_cast<uint8_t>(rng() % 0x7f) | (rng() & 0x80);
+  for (auto& e : *scales) e = static_cast<uint8_t>(115 + rng() % 20);
+}
+
+TEST(LinearGroup, Fp4GroupEqualsSingleCalls) {
+  ForEachTarget([] {
+    ExpectGroupEqualsSingleCalls<Fp4Weight>(31, FillFp4, cpu::LinearFp4, cpu::LinearFp4Group);
+  });
+}
+
 TEST(LinearGroup, Fp8GroupEqualsSingleCalls) {
-  ForEachTarget([] { ExpectFp8GroupEqualsSingleCalls(32, cpu::LinearFp8, cpu::LinearFp8Group); });
+  ForEachTarget([] {
+    ExpectGroupEqualsSingleCalls<Fp8Weight>(32, FillFp8, cpu::LinearFp8, cpu::LinearFp8Group);
+  });
 }
 
 // wo_a's groups at decode (OutputProjection).
 TEST(LinearGroup, Fp8AsBf16GroupEqualsSingleCalls) {
   ForEachTarget([] {
-    ExpectFp8GroupEqualsSingleCalls(33, cpu::LinearFp8AsBf16, cpu::LinearFp8AsBf16Group);
+    ExpectGroupEqualsSingleCalls<Fp8Weight>(33, FillFp8, cpu::LinearFp8AsBf16,
+                                            cpu::LinearFp8AsBf16Group);
   });
 }
 
