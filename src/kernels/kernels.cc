@@ -24,6 +24,14 @@ double Fp8Bytes(const Fp8Weight& w) {
          static_cast<double>(CeilDiv(w.n, kQuantBlock)) * CeilDiv(w.k, kQuantBlock);
 }
 
+// Weight bytes a group call streams: its jobs with rows (bytes: Fp8Bytes or Fp4Bytes).
+template <class Job, class Bytes>
+double GroupBytes(const Job* jobs, int count, Bytes bytes) {
+  double total = 0;
+  for (int j = 0; j < count; ++j) total += jobs[j].m > 0 ? bytes(jobs[j].w) : 0;
+  return total;
+}
+
 }  // namespace
 
 Fp8Weight Fp8Weight::Rows(int row0, int rows) const {
@@ -68,16 +76,12 @@ void LinearFp4(const float* x, int m, const Fp4Weight& w, float* y) {
   UseRefKernels() ? ref::LinearFp4(x, m, w, y) : cpu::LinearFp4(x, m, w, y);
 }
 void LinearFp8Group(const Fp8Job* jobs, int count) {
-  double bytes = 0;
-  for (int j = 0; j < count; ++j) bytes += jobs[j].m > 0 ? Fp8Bytes(jobs[j].w) : 0;
-  kernel_profile::Scope prof(KernelOp::kLinearFp8, bytes);
+  kernel_profile::Scope prof(KernelOp::kLinearFp8, GroupBytes(jobs, count, Fp8Bytes));
   if (!UseRefKernels()) return cpu::LinearFp8Group(jobs, count);
   for (int j = 0; j < count; ++j) ref::LinearFp8(jobs[j].x, jobs[j].m, jobs[j].w, jobs[j].y);
 }
 void LinearFp4Group(const Fp4Job* jobs, int count) {
-  double bytes = 0;
-  for (int j = 0; j < count; ++j) bytes += jobs[j].m > 0 ? Fp4Bytes(jobs[j].w) : 0;
-  kernel_profile::Scope prof(KernelOp::kLinearFp4, bytes);
+  kernel_profile::Scope prof(KernelOp::kLinearFp4, GroupBytes(jobs, count, Fp4Bytes));
   if (!UseRefKernels()) return cpu::LinearFp4Group(jobs, count);
   for (int j = 0; j < count; ++j) ref::LinearFp4(jobs[j].x, jobs[j].m, jobs[j].w, jobs[j].y);
 }
@@ -86,9 +90,7 @@ void LinearFp8AsBf16(const float* x, int m, const Fp8Weight& w, float* y) {
   UseRefKernels() ? ref::LinearFp8AsBf16(x, m, w, y) : cpu::LinearFp8AsBf16(x, m, w, y);
 }
 void LinearFp8AsBf16Group(const Fp8Job* jobs, int count) {
-  double bytes = 0;
-  for (int j = 0; j < count; ++j) bytes += jobs[j].m > 0 ? Fp8Bytes(jobs[j].w) : 0;
-  kernel_profile::Scope prof(KernelOp::kLinearFp8AsBf16, bytes);
+  kernel_profile::Scope prof(KernelOp::kLinearFp8AsBf16, GroupBytes(jobs, count, Fp8Bytes));
   if (!UseRefKernels()) return cpu::LinearFp8AsBf16Group(jobs, count);
   for (int j = 0; j < count; ++j) {
     ref::LinearFp8AsBf16(jobs[j].x, jobs[j].m, jobs[j].w, jobs[j].y);

@@ -281,7 +281,8 @@ int RunBench(const std::vector<std::string>& args) {
   BenchArgs a;
   if (!Parse(args, &a)) {
     std::fprintf(stderr, "usage: dsv4 bench --model DIR [--prompt-len L | --context N] [--gen N] "
-                         "[--threads T] [--repeat R] [--batch B] [--fast-prefill] [--json] [--profile]\n");
+                         "[--threads T] [--repeat R] [--batch B] [--fast-prefill] [--json] "
+                         "[--profile]\n");
     return 2;
   }
   const int threads = a.threads > 0 ? a.threads

@@ -384,7 +384,6 @@ void LinearFp8AsBf16GroupImpl(const Fp8Job* jobs, int count) {
   for (int j = 0; j < count; ++j) LinearFp8AsBf16Impl(jobs[j].x, jobs[j].m, jobs[j].w, jobs[j].y);
 }
 
-
 // The fp32 kernel (every target; on AVX-512 BF16 only for activations that are not bf16 values).
 // Weight rows per DotBf16Tile at m > 1 (weights hot in cache), and per activation load at m = 1
 // when the fp32 activation row is large. Measured in the model's decode (head, interleaved runs):

@@ -342,7 +342,6 @@ DSV4_BF16_ATTR void PanelGemm(const uint16_t* w, size_t ws, int rows, const uint
   }
 }
 
-
 // ---- prefill GEMM on oneDNN (m >= kFastGemmMinRows in fast-prefill mode;
 // gemm_onednn.h). The weight rows of a thread's range are decoded into one buffer and handed to
 // oneDNN 256-1024 rows a call, not a 32-row panel at a time (docs/kernels.md has the measurements).
@@ -405,7 +404,9 @@ DSV4_BF16_ATTR void FastGemm(const uint16_t* w, size_t ws, int rows, const uint1
   const size_t ms = static_cast<size_t>(m);
   const int rows16 = rows / 16 * 16, m16 = m / 16 * 16;
   for (int i = 0; i < rows16; i += 16) {
-    for (int j = 0; j < m16; j += 16) Transpose16(c.data() + i * ms + j, ms, y + j * y_stride + i, y_stride);
+    for (int j = 0; j < m16; j += 16) {
+      Transpose16(c.data() + i * ms + j, ms, y + j * y_stride + i, y_stride);
+    }
     for (int j = m16; j < m; ++j) {
       for (int t = i; t < i + 16; ++t) y[j * y_stride + t] = c[t * ms + j];
     }

@@ -44,8 +44,9 @@ DSV4_BF16_ATTR void Bf16DotRows(const uint16_t* xb, size_t kp, int m, const Bf16
     // all m activation rows per weight load; the totals of up to 16 outputs reduced together.
     using TotalsFn = void (*)(const uint16_t*, size_t, const uint16_t*, size_t, int, __m512*);
     static constexpr TotalsFn kRow[kFoldPanelMinRows - 1] = {
-        DotTileTotals<1, 1, true, true>, DotTileTotals<1, 2, true, true>, DotTileTotals<1, 3, true, true>,
-        DotTileTotals<1, 4, true, true>, DotTileTotals<1, 5, true, true>, DotTileTotals<1, 6, true, true>,
+        DotTileTotals<1, 1, true, true>, DotTileTotals<1, 2, true, true>,
+        DotTileTotals<1, 3, true, true>, DotTileTotals<1, 4, true, true>,
+        DotTileTotals<1, 5, true, true>, DotTileTotals<1, 6, true, true>,
         DotTileTotals<1, 7, true, true>};
     const int group = 16 / m;
     for (int n = n0; n < n1; n += group) {

@@ -392,7 +392,8 @@ DSV4_BF16_ATTR void Fp8FoldedBlocks(const Fp8Acts& p, int m, const Fp8Weight& w,
       const int n_lo = c0 * kQuantBlock, n_hi = std::min(w.n, c1 * kQuantBlock);
       for (int b = c0; b < c1; ++b) {
         const int n = b * kQuantBlock;
-        DecodeFp8FoldedPanel(w.w + static_cast<size_t>(n) * k, k, std::min(w.n, n + kQuantBlock) - n,
+        DecodeFp8FoldedPanel(w.w + static_cast<size_t>(n) * k, k,
+                             std::min(w.n, n + kQuantBlock) - n,
                              w.scale + static_cast<size_t>(b) * kb, kp,
                              rows + static_cast<size_t>(n - n_lo) * kp);
       }
@@ -438,7 +439,7 @@ void LinearFp8Bf16(detail::QuantizedRows a, int m, const Fp8Weight& w, float* y)
 }
 
 // Independent FP8 linears in one parallel pass over all their 128-row blocks, the activations of
-// each job already quantized (acts[j], ignored where jobs[j].m <= 0).
+// each job already quantized (quantized[j], ignored where jobs[j].m <= 0).
 void LinearFp8GroupBf16Prepared(const Fp8Job* jobs, int count,
                                 std::vector<detail::QuantizedRows> quantized) {
   std::vector<Fp8Acts> acts(count);
