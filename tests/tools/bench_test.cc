@@ -19,14 +19,20 @@ std::string RunDsv4(const std::string& args, int* code) {
   return out;
 }
 
-TEST(Bench, JsonReportHasEveryFigure) {
+// `dsv4 bench --json` on the pro-tiny golden model with these flags; *j its report.
+void RunBenchJson(const std::string& flags, nlohmann::json* j) {
   int code = 0;
   const std::string out = RunDsv4("bench --model " + std::string(DSV4_SHARED_DIR) +
-                                      "/golden/pro-tiny/model --prompt-len 20 --gen 3 --repeat 1 "
-                                      "--threads 1 --batch 3 --json",
+                                      "/golden/pro-tiny/model --json " + flags,
                                   &code);
   ASSERT_EQ(code, 0) << out;
-  const auto j = nlohmann::json::parse(out);
+  *j = nlohmann::json::parse(out);
+}
+
+TEST(Bench, JsonReportHasEveryFigure) {
+  nlohmann::json j;
+  ASSERT_NO_FATAL_FAILURE(
+      RunBenchJson("--prompt-len 20 --gen 3 --repeat 1 --threads 1 --batch 3", &j));
   for (const char* key : {"prefill_tok_s", "prefill_gflops", "decode_tok_s", "decode_bytes_per_token",
                           "decode_effective_gbs", "machine_read_gbs", "decode_bandwidth_ratio",
                           "prefill_linear_gflops", "prefill_linear_share", "batch_decode_tok_s",
@@ -53,13 +59,9 @@ TEST(Bench, JsonReportHasEveryFigure) {
 // --fast-prefill through the real binary: an 80-token prompt (>= 64 rows) prefills on oneDNN where
 // the build has it, and the report says which GEMMs ran.
 TEST(Bench, FastPrefillRunsAndSaysSo) {
-  int code = 0;
-  const std::string out = RunDsv4("bench --model " + std::string(DSV4_SHARED_DIR) +
-                                      "/golden/pro-tiny/model --prompt-len 80 --gen 2 --repeat 1 "
-                                      "--threads 2 --fast-prefill --json",
-                                  &code);
-  ASSERT_EQ(code, 0) << out;
-  const auto j = nlohmann::json::parse(out);
+  nlohmann::json j;
+  ASSERT_NO_FATAL_FAILURE(
+      RunBenchJson("--prompt-len 80 --gen 2 --repeat 1 --threads 2 --fast-prefill", &j));
 #ifdef DSV4_HAVE_ONEDNN
   EXPECT_TRUE(j["fast_prefill"].get<bool>());
 #else
@@ -70,13 +72,9 @@ TEST(Bench, FastPrefillRunsAndSaysSo) {
 }
 
 TEST(Bench, ProfileAccountsForTheWeightBytesOfEachKernel) {
-  int code = 0;
-  const std::string out = RunDsv4("bench --model " + std::string(DSV4_SHARED_DIR) +
-                                      "/golden/pro-tiny/model --prompt-len 8 --gen 2 --repeat 1 "
-                                      "--threads 1 --json --profile",
-                                  &code);
-  ASSERT_EQ(code, 0) << out;
-  const auto j = nlohmann::json::parse(out);
+  nlohmann::json j;
+  ASSERT_NO_FATAL_FAILURE(
+      RunBenchJson("--prompt-len 8 --gen 2 --repeat 1 --threads 1 --profile", &j));
   ASSERT_TRUE(j.contains("decode_profile"));
   double linear_bytes = 0;
   bool saw_attention = false;
