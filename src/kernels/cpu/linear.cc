@@ -43,7 +43,7 @@ inline int CeilDiv(int a, int b) { return (a + b - 1) / b; }
 // e4m3 activation values and per-128 UE8M0 scales of m rows, exactly as the reference computes
 // them.
 struct QuantizedRows {
-  std::vector<float> q;  // [m, k]
+  ScratchVector<float> q;  // [m, k]
   std::vector<float> s;  // [m, ceil(k/128)]
   int kb = 0;
 };
@@ -318,8 +318,9 @@ void LinearFp4GroupImpl(const Fp4Job* jobs, int count) {
 
 // The activations of LinearFp8AsBf16: rounded to bf16 as ref does (a no-op for the model's
 // inputs, which are bf16 tensors by contract).
-std::vector<float> RoundedActs(const float* x, int m, int k) {
-  std::vector<float> xb(x, x + static_cast<size_t>(m) * k);
+ScratchVector<float> RoundedActs(const float* x, int m, int k) {
+  ScratchVector<float> xb(static_cast<size_t>(m) * k);
+  std::copy_n(x, xb.size(), xb.data());
   detail::ForActRows(m, [&](int r0, int r1) {  // RoundBf16, vectorized
     ScaleRoundBf16(xb.data() + static_cast<size_t>(r0) * k, (r1 - r0) * k, 1.0f);
   });
@@ -329,7 +330,7 @@ std::vector<float> RoundedActs(const float* x, int m, int k) {
 #if HWY_TARGET == HWY_AVX3_DL
 // bf16 activations are exact operands of the bf16 dot, so the FP8 kernel applies unchanged with
 // every activation scale 1: Σ_b s_w,b · Σ_i x_i·e4m3_i, products exact, fp32 sums.
-detail::QuantizedRows UnitScaledActs(std::vector<float> xb, int m, int k) {
+detail::QuantizedRows UnitScaledActs(ScratchVector<float> xb, int m, int k) {
   detail::QuantizedRows a;
   a.kb = CeilDiv(k, kQuantBlock);
   a.q = std::move(xb);
@@ -343,7 +344,7 @@ detail::QuantizedRows UnitScaledActs(std::vector<float> xb, int m, int k) {
 void LinearFp8AsBf16Impl(const float* x, int m, const Fp8Weight& w, float* y) {
   if (m <= 0 || w.n <= 0) return;
   const int k = w.k, kb = CeilDiv(k, kQuantBlock);
-  std::vector<float> xb = RoundedActs(x, m, k);
+  ScratchVector<float> xb = RoundedActs(x, m, k);
 #if HWY_TARGET == HWY_AVX3_DL
   if (HasAvx512Bf16()) return LinearFp8Bf16(UnitScaledActs(std::move(xb), m, k), m, w, y);
 #endif

@@ -4,48 +4,54 @@
 //
 // Not a standalone header: no include guard, it lives in linear.cc's per-target namespace.
 
+// Activations in the order of the e2m1 decode: per 128 values, X_j[t] (j = 0..3, 32 each) =
+// x[4t + j]; zero beyond k. One row: q (k values, e4m3 values or q·s_x) -> o (kp bf16 values).
+DSV4_BF16_ATTR void PermuteFp4Row(const float* q, int k, int kp, uint16_t* o) {
+  // The high 16 bits of an fp32 e4m3 value are its exact bf16 (16-bit lane 2i+1 of float i of a
+  // vector pair). A pair holds t = 8p..8p+7 of group p; lanes 8j+t' of the pick = X_j[8p+t'].
+  alignas(64) static const uint16_t pick[32] = {1, 9,  17, 25, 33, 41, 49, 57, 3, 11, 19,
+                                                27, 35, 43, 51, 59, 5, 13, 21, 29, 37, 45,
+                                                53, 61, 7, 15, 23, 31, 39, 47, 55, 63};
+  const __m512i idx = _mm512_load_si512(pick);
+  for (int i0 = 0; i0 < kp; i0 += 128) {
+    __m512i p[4];
+    for (int pair = 0; pair < 4; ++pair) {
+      __m512i v[2];
+      for (int h = 0; h < 2; ++h) {
+        const int left = k - i0 - 32 * pair - 16 * h;
+        const __mmask16 mask = left >= 16 ? 0xffff : left <= 0 ? 0 : (1u << left) - 1;
+        v[h] = _mm512_castps_si512(_mm512_maskz_loadu_ps(mask, q + i0 + 32 * pair + 16 * h));
+      }
+      p[pair] = _mm512_permutex2var_epi16(v[0], idx, v[1]);  // 128-bit lane j: X_j, pair's t
+    }
+    // 4x4 transpose of 128-bit lanes: X_j = lane j of p[0..3].
+    const __m512i a01 = _mm512_shuffle_i64x2(p[0], p[1], 0x44),
+                  b01 = _mm512_shuffle_i64x2(p[0], p[1], 0xee);
+    const __m512i a23 = _mm512_shuffle_i64x2(p[2], p[3], 0x44),
+                  b23 = _mm512_shuffle_i64x2(p[2], p[3], 0xee);
+    _mm512_storeu_si512(o + i0, _mm512_shuffle_i64x2(a01, a23, 0x88));
+    _mm512_storeu_si512(o + i0 + 32, _mm512_shuffle_i64x2(a01, a23, 0xdd));
+    _mm512_storeu_si512(o + i0 + 64, _mm512_shuffle_i64x2(b01, b23, 0x88));
+    _mm512_storeu_si512(o + i0 + 96, _mm512_shuffle_i64x2(b01, b23, 0xdd));
+  }
+}
+
 constexpr int kFp4RowTile = 8;  // FP4: activation rows sharing one in-register weight decode
 
 constexpr int kFp4Chunk = 512;  // values per step: 4 loads of 64 bytes, 16 scale blocks
 
-// Activations in the order of the e2m1 decode: per 128 values, X_j[t] (j = 0..3, 32 each) =
-// x[4t + j]; zero beyond k. Scales per chunk of 512 in the order of the
-// 4-group reduction: lane 4q+c = s_x of 128-group c.
+// The per-block kernel's activations: bf16(q) in PermuteFp4Row's order (kp = a multiple of
+// kFp4Chunk per row), and the scales per chunk of 512 in the order of the 4-group reduction:
+// lane 4q+c = s_x of 128-group c.
 DSV4_BF16_ATTR void PermuteFp4Acts(const detail::QuantizedRows& a, int m, int k,
-                                   AlignedVector<uint16_t>* xp, std::vector<float>* sx) {
+                                   ScratchVector<uint16_t>* xp, std::vector<float>* sx) {
   const int chunks = CeilDiv(k, kFp4Chunk), kp = chunks * kFp4Chunk;
   xp->resize(static_cast<size_t>(m) * kp);
   sx->assign(static_cast<size_t>(m) * chunks * 16, 0.0f);
-  // The high 16 bits of an fp32 e4m3 value are its exact bf16 (16-bit lane 2i+1 of float i of a
-  // vector pair). A pair holds t = 8p..8p+7 of group p; lanes 8j+t' of the pick = X_j[8p+t'].
-  alignas(64) uint16_t pick[32];
-  for (int l = 0; l < 32; ++l) pick[l] = static_cast<uint16_t>(2 * (4 * (l & 7) + (l >> 3)) + 1);
   detail::ForActRows(m, [&](int r0, int r1) {
-    const __m512i idx = _mm512_load_si512(pick);
     for (int r = r0; r < r1; ++r) {
-      const float* q = a.q.data() + static_cast<size_t>(r) * k;
-      uint16_t* o = xp->data() + static_cast<size_t>(r) * kp;
-      for (int i0 = 0; i0 < kp; i0 += 128) {
-        __m512i p[4];
-        for (int pair = 0; pair < 4; ++pair) {
-          __m512i v[2];
-          for (int h = 0; h < 2; ++h) {
-            const int left = k - i0 - 32 * pair - 16 * h;
-            const __mmask16 mask = left >= 16 ? 0xffff : left <= 0 ? 0 : (1u << left) - 1;
-            v[h] = _mm512_castps_si512(_mm512_maskz_loadu_ps(mask, q + i0 + 32 * pair + 16 * h));
-          }
-          p[pair] = _mm512_permutex2var_epi16(v[0], idx, v[1]);  // 128-bit lane j: X_j, pair's t
-        }
-        // 4x4 transpose of 128-bit lanes: X_j = lane j of p[0..3].
-        const __m512i a01 = _mm512_shuffle_i64x2(p[0], p[1], 0x44),
-                      b01 = _mm512_shuffle_i64x2(p[0], p[1], 0xee);
-        const __m512i a23 = _mm512_shuffle_i64x2(p[2], p[3], 0x44),
-                      b23 = _mm512_shuffle_i64x2(p[2], p[3], 0xee);
-        _mm512_storeu_si512(o + i0, _mm512_shuffle_i64x2(a01, a23, 0x88));
-        _mm512_storeu_si512(o + i0 + 32, _mm512_shuffle_i64x2(a01, a23, 0xdd));
-        _mm512_storeu_si512(o + i0 + 64, _mm512_shuffle_i64x2(b01, b23, 0x88));
-        _mm512_storeu_si512(o + i0 + 96, _mm512_shuffle_i64x2(b01, b23, 0xdd));
-      }
+      PermuteFp4Row(a.q.data() + static_cast<size_t>(r) * k, k, kp,
+                    xp->data() + static_cast<size_t>(r) * kp);
       float* s = sx->data() + static_cast<size_t>(r) * chunks * 16;
       for (int g = 0; g < a.kb; ++g) {
         for (int lane = 0; lane < 4; ++lane)
@@ -53,6 +59,17 @@ DSV4_BF16_ATTR void PermuteFp4Acts(const detail::QuantizedRows& a, int m, int k,
       }
     }
   });
+}
+
+// The folded kernels' activations: bf16(q·s_x), same order; their exponent range into *range.
+DSV4_BF16_ATTR ScratchVector<uint16_t> PermuteScaledFp4Acts(const detail::QuantizedRows& a, int m,
+                                                            int k, FoldRange* range) {
+  const int kp = CeilDiv(k, kFp4Chunk) * kFp4Chunk;
+  ScratchVector<uint16_t> out(static_cast<size_t>(m) * kp);
+  ForScaledActRows(a, m, k, range, [&](int r, const float* row) {
+    PermuteFp4Row(row, k, kp, out.data() + static_cast<size_t>(r) * kp);
+  });
+  return out;
 }
 
 // One chunk of 512 values (4 loads of 64 bytes, 16 scale blocks) of a weight row against R
@@ -309,9 +326,9 @@ DSV4_BF16_ATTR uint64_t DecodeFp4FoldedPanel(const uint8_t* w, const uint8_t* ws
 }
 
 struct Fp4Acts {
-  AlignedVector<uint16_t> xp;  // bf16(q), PermuteFp4Acts order (the per-block kernel)
+  ScratchVector<uint16_t> xp;  // bf16(q), PermuteFp4Row order (the per-block kernel)
   std::vector<float> sx;
-  AlignedVector<uint16_t> xf;  // bf16(q·s_x), same order (folded kernels); empty: not foldable
+  ScratchVector<uint16_t> xf;  // bf16(q·s_x), same order (folded kernels); empty: not foldable
   size_t kp = 0, sx_stride = 0;
 };
 
@@ -324,11 +341,8 @@ Fp4Acts PrepareFp4Acts(const detail::QuantizedRows& a, int m, int k) {
   FoldRange range;
   range.w_lo = kFp4ScaleLo;
   range.w_hi = kFp4ScaleHi;
-  const detail::QuantizedRows scaled = ScaledActs(a, m, k, &range);
-  if (Foldable(range, k, -1, 3)) {
-    std::vector<float> unused;
-    PermuteFp4Acts(scaled, m, k, &p.xf, &unused);
-  }
+  p.xf = PermuteScaledFp4Acts(a, m, k, &range);
+  if (!Foldable(range, k, -1, 3)) p.xf = {};
   return p;
 }
 
@@ -423,14 +437,26 @@ void LinearFp4Bf16(const detail::QuantizedRows& a, int m, const Fp4Weight& w, fl
 // holds.
 void LinearFp4GroupBf16(const Fp4Job* jobs, int count) {
   std::vector<Fp4Acts> acts(count);
+  // Jobs with the same input (an expert's w1 and w3) share one preparation: acts[same[j]].
+  std::vector<int> same(count);
   std::vector<int64_t> first(count + 1, 0), weight(count, 1);
   // Rows per unit: 1, or the rows of one oneDNN call where a job takes it (a range then never
   // splits a call's rows, and the calls keep their efficient width).
   std::vector<int> chunk(count, 1);
   for (int j = 0; j < count; ++j) {
     const Fp4Job& job = jobs[j];
-    if (job.m > 0) acts[j] = PrepareFp4Acts(detail::QuantizeRows(job.x, job.m, job.w.k), job.m, job.w.k);
-    if (UseFastGemm(job.m) && !acts[j].xf.empty()) chunk[j] = FastGemmRows(acts[j].kp);
+    same[j] = j;
+    for (int i = 0; i < j; ++i) {
+      if (jobs[i].x == job.x && jobs[i].m == job.m && jobs[i].w.k == job.w.k) {
+        same[j] = i;
+        break;
+      }
+    }
+    if (job.m > 0 && same[j] == j) {
+      acts[j] = PrepareFp4Acts(detail::QuantizeRows(job.x, job.m, job.w.k), job.m, job.w.k);
+    }
+    const Fp4Acts& p = acts[same[j]];
+    if (UseFastGemm(job.m) && !p.xf.empty()) chunk[j] = FastGemmRows(p.kp);
     weight[j] = (1 + job.m / 16) * chunk[j];
     first[j + 1] = first[j] + (job.m > 0 ? CeilDiv(job.w.n, chunk[j]) * weight[j] : 0);
   }
@@ -444,7 +470,7 @@ void LinearFp4GroupBf16(const Fp4Job* jobs, int count) {
         return static_cast<int>(std::clamp<int64_t>(c * chunk[j], 0, jobs[j].w.n));
       };
       const int lo = row_at(u0), hi = row_at(u1);
-      if (lo < hi) Fp4Rows(acts[j], jobs[j].m, jobs[j].w, lo, hi, jobs[j].y);
+      if (lo < hi) Fp4Rows(acts[same[j]], jobs[j].m, jobs[j].w, lo, hi, jobs[j].y);
     }
   });
 }

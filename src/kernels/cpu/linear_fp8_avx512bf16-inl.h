@@ -5,35 +5,49 @@
 // Not a standalone header: no include guard, it lives in linear.cc's per-target namespace.
 
 // Activations in the order of the e4m3 decode: per 64 values, A[8q+t] = x[16q+t] then
-// B[8q+t] = x[16q+8+t] (unpacklo/unpackhi of 128-bit lane q); zero beyond k.
-DSV4_BF16_ATTR AlignedVector<uint16_t> PermuteFp8Acts(const detail::QuantizedRows& a, int m, int k) {
-  const int kp = a.kb * kQuantBlock;
-  AlignedVector<uint16_t> out(static_cast<size_t>(m) * kp);
+// B[8q+t] = x[16q+8+t] (unpacklo/unpackhi of 128-bit lane q); zero beyond k. One row: q (k
+// values, e4m3 values or q·s_x) -> o (kp bf16 values).
+DSV4_BF16_ATTR void PermuteFp8Row(const float* q, int k, int kp, uint16_t* o) {
   // The high 16 bits of an fp32 e4m3 value are its exact bf16; float i of a pair of vectors is
   // 16-bit lane 2i+1. Per pair (128-bit lanes q, q+1): A of q, A of q+1, B of q, B of q+1.
-  alignas(64) uint16_t pick[32];
-  for (int l = 0; l < 32; ++l) {
-    const int part = l >> 3, t = l & 7;  // part: A q, A q+1, B q, B q+1
-    pick[l] = static_cast<uint16_t>(2 * (16 * (part & 1) + 8 * (part >> 1) + t) + 1);
-  }
-  detail::ForActRows(m, [&](int r0, int r1) {
-    const __m512i idx = _mm512_load_si512(pick);
-    for (int r = r0; r < r1; ++r) {
-      const float* q = a.q.data() + static_cast<size_t>(r) * k;
-      uint16_t* o = out.data() + static_cast<size_t>(r) * kp;
-      for (int i0 = 0; i0 < kp; i0 += 64) {
-        __m512i v[4];
-        for (int j = 0; j < 4; ++j) {
-          const int left = k - i0 - 16 * j;
-          const __mmask16 mask = left >= 16 ? 0xffff : left <= 0 ? 0 : (1u << left) - 1;
-          v[j] = _mm512_castps_si512(_mm512_maskz_loadu_ps(mask, q + i0 + 16 * j));
-        }
-        const __m512i r01 = _mm512_permutex2var_epi16(v[0], idx, v[1]);
-        const __m512i r23 = _mm512_permutex2var_epi16(v[2], idx, v[3]);
-        _mm512_storeu_si512(o + i0, _mm512_shuffle_i64x2(r01, r23, 0x44));       // A
-        _mm512_storeu_si512(o + i0 + 32, _mm512_shuffle_i64x2(r01, r23, 0xee));  // B
-      }
+  alignas(64) static const uint16_t pick[32] = {1,  3,  5,  7,  9,  11, 13, 15, 33, 35, 37,
+                                                39, 41, 43, 45, 47, 17, 19, 21, 23, 25, 27,
+                                                29, 31, 49, 51, 53, 55, 57, 59, 61, 63};
+  const __m512i idx = _mm512_load_si512(pick);
+  for (int i0 = 0; i0 < kp; i0 += 64) {
+    __m512i v[4];
+    for (int j = 0; j < 4; ++j) {
+      const int left = k - i0 - 16 * j;
+      const __mmask16 mask = left >= 16 ? 0xffff : left <= 0 ? 0 : (1u << left) - 1;
+      v[j] = _mm512_castps_si512(_mm512_maskz_loadu_ps(mask, q + i0 + 16 * j));
     }
+    const __m512i r01 = _mm512_permutex2var_epi16(v[0], idx, v[1]);
+    const __m512i r23 = _mm512_permutex2var_epi16(v[2], idx, v[3]);
+    _mm512_storeu_si512(o + i0, _mm512_shuffle_i64x2(r01, r23, 0x44));       // A
+    _mm512_storeu_si512(o + i0 + 32, _mm512_shuffle_i64x2(r01, r23, 0xee));  // B
+  }
+}
+
+// bf16(q) of m quantized rows in PermuteFp8Row's order, kb·128 values per row.
+DSV4_BF16_ATTR ScratchVector<uint16_t> PermuteFp8Acts(const detail::QuantizedRows& a, int m, int k) {
+  const int kp = a.kb * kQuantBlock;
+  ScratchVector<uint16_t> out(static_cast<size_t>(m) * kp);
+  detail::ForActRows(m, [&](int r0, int r1) {
+    for (int r = r0; r < r1; ++r) {
+      PermuteFp8Row(a.q.data() + static_cast<size_t>(r) * k, k, kp,
+                    out.data() + static_cast<size_t>(r) * kp);
+    }
+  });
+  return out;
+}
+
+// bf16(q·s_x) of m quantized rows, same order; their exponent range merged into *range.
+DSV4_BF16_ATTR ScratchVector<uint16_t> PermuteScaledFp8Acts(const detail::QuantizedRows& a, int m,
+                                                            int k, FoldRange* range) {
+  const int kp = a.kb * kQuantBlock;
+  ScratchVector<uint16_t> out(static_cast<size_t>(m) * kp);
+  ForScaledActRows(a, m, k, range, [&](int r, const float* row) {
+    PermuteFp8Row(row, k, kp, out.data() + static_cast<size_t>(r) * kp);
   });
   return out;
 }
@@ -346,7 +360,7 @@ DSV4_BF16_ATTR void DecodeFp8FoldedPanel(const uint8_t* w, int k, int rows, cons
 // One FP8 linear's activations, prepared once per call for every thread.
 struct Fp8Acts {
   detail::QuantizedRows a;
-  AlignedVector<uint16_t> xp;  // folded: bf16(q·s_x); else bf16(q); order of PermuteFp8Acts
+  ScratchVector<uint16_t> xp;  // folded: bf16(q·s_x); else bf16(q); order of PermuteFp8Row
   bool folded = false;
   size_t kp = 0;
 };
@@ -357,7 +371,7 @@ DSV4_BF16_ATTR Fp8Acts PrepareFp8Acts(detail::QuantizedRows a, int m, const Fp8W
   FoldRange range;
   WeightScaleRange(w, a.kb, &range);
   if (range.ok) {
-    AlignedVector<uint16_t> xp = PermuteFp8Acts(ScaledActs(a, m, w.k, &range), m, w.k);
+    ScratchVector<uint16_t> xp = PermuteScaledFp8Acts(a, m, w.k, &range);
     if (Foldable(range, w.k)) {
       p.folded = true;
       p.xp = std::move(xp);
