@@ -369,50 +369,60 @@ TEST(FastLinear, BatchSizeDoesNotChangeResults) {
 // order of additions, dominate the outputs, and a GEMM path that adds in another order than the
 // matrix-vector path differs in most of them (checked by mutation: FP8's matrix-vector kernel
 // with another chain assignment, MXFP4's GEMM tiles with another chain count).
+// k = 4096 takes the GEMM's split-layout tiles (SplitPanelGemm, k >= 3072), k = 1024 the 4×3×2
+// tiles.
 TEST(FastLinear, BatchSizeDoesNotChangeCancellingSums) {
   ForEachTarget([] {
-    std::mt19937 rng(19);
-    std::normal_distribution<float> g(0, 1);
-    const int m = 9, n = 64, k = 1024, span = 384;  // [0, span) cancels [span, 2·span)
-    auto source = [&](int i) { return i >= span && i < 2 * span ? i - span : i; };
-    std::vector<float> x(static_cast<size_t>(m) * k);
-    for (int r = 0; r < m; ++r) {
-      float* row = x.data() + static_cast<size_t>(r) * k;
-      for (int i = 0; i < k; ++i) {
-        row[i] = i < span        ? RoundBf16(std::ldexp(g(rng), 20))
-                 : i < 2 * span ? -row[i - span]
-                                : RoundBf16(std::ldexp(g(rng), -10));
+    for (int k : {1024, 4096}) {
+      std::mt19937 rng(19);
+      std::normal_distribution<float> g(0, 1);
+      const int m = 9, n = 64, span = 3 * k / 8;  // [0, span) cancels [span, 2·span)
+      auto source = [&](int i) { return i >= span && i < 2 * span ? i - span : i; };
+      std::vector<float> x(static_cast<size_t>(m) * k);
+      for (int r = 0; r < m; ++r) {
+        float* row = x.data() + static_cast<size_t>(r) * k;
+        for (int i = 0; i < k; ++i) {
+          row[i] = i < span       ? RoundBf16(std::ldexp(g(rng), 20))
+                   : i < 2 * span ? -row[i - span]
+                                  : RoundBf16(std::ldexp(g(rng), -10));
+        }
       }
-    }
-    const std::vector<uint8_t> s8 = {105, 125, 145, 105, 125, 145, 125, 125};  // 2^-22 .. 2^18
-    std::vector<uint8_t> w8(static_cast<size_t>(n) * k);
-    std::vector<uint8_t> w4(static_cast<size_t>(n) * k / 2), s4(static_cast<size_t>(n) * k / 32);
-    std::vector<uint16_t> wb(static_cast<size_t>(n) * k);
-    for (int o = 0; o < n; ++o) {
-      uint8_t* r8 = w8.data() + static_cast<size_t>(o) * k;
-      uint8_t* r4 = w4.data() + static_cast<size_t>(o) * k / 2;
-      uint8_t* q4 = s4.data() + static_cast<size_t>(o) * k / 32;
-      uint16_t* rb = wb.data() + static_cast<size_t>(o) * k;
-      for (int i = 0; i < k; ++i) {
-        const int src = source(i);
-        r8[i] = i == src ? static_cast<uint8_t>(rng() % 0x7f) | (rng() & 0x80) : r8[src];
-        rb[i] = i == src ? FloatToBf16(std::ldexp(g(rng), static_cast<int>(rng() % 41) - 20))
-                         : rb[src];
-        if (i % 2 == 1) r4[i / 2] = i == src ? static_cast<uint8_t>(rng()) : r4[src / 2];
-        if (i % 32 == 0) q4[i / 32] = i == src ? 107 + rng() % 41 : q4[src / 32];
+      // Per 128-block: 2^-22, 2^-2, 2^18 repeating over the cancelling halves (so a block and its
+      // negation share a scale), then 2^-2.
+      std::vector<uint8_t> s8(k / 128);
+      for (int b = 0; b < k / 128; ++b) {
+        const int sb = span / 128;
+        s8[b] = b < 2 * sb ? static_cast<uint8_t>(105 + 20 * ((b % sb) % 3)) : 125;
       }
+      std::vector<uint8_t> w8(static_cast<size_t>(n) * k);
+      std::vector<uint8_t> w4(static_cast<size_t>(n) * k / 2), s4(static_cast<size_t>(n) * k / 32);
+      std::vector<uint16_t> wb(static_cast<size_t>(n) * k);
+      for (int o = 0; o < n; ++o) {
+        uint8_t* r8 = w8.data() + static_cast<size_t>(o) * k;
+        uint8_t* r4 = w4.data() + static_cast<size_t>(o) * k / 2;
+        uint8_t* q4 = s4.data() + static_cast<size_t>(o) * k / 32;
+        uint16_t* rb = wb.data() + static_cast<size_t>(o) * k;
+        for (int i = 0; i < k; ++i) {
+          const int src = source(i);
+          r8[i] = i == src ? static_cast<uint8_t>(rng() % 0x7f) | (rng() & 0x80) : r8[src];
+          rb[i] = i == src ? FloatToBf16(std::ldexp(g(rng), static_cast<int>(rng() % 41) - 20))
+                           : rb[src];
+          if (i % 2 == 1) r4[i / 2] = i == src ? static_cast<uint8_t>(rng()) : r4[src / 2];
+          if (i % 32 == 0) q4[i / 32] = i == src ? 107 + rng() % 41 : q4[src / 32];
+        }
+      }
+      const Fp8Weight wt8{w8.data(), s8.data(), n, k};
+      const Fp4Weight wt4{w4.data(), s4.data(), n, k};
+      const Bf16Weight wtb{wb.data(), n, k};
+      ExpectEveryFormatBatchInvariant(x, m, k, n, wt8, wt4, wtb);
     }
-    const Fp8Weight wt8{w8.data(), s8.data(), n, k};
-    const Fp4Weight wt4{w4.data(), s4.data(), n, k};
-    const Bf16Weight wtb{wb.data(), n, k};
-    ExpectEveryFormatBatchInvariant(x, m, k, n, wt8, wt4, wtb);
   });
 }
 
 // Scales outside the range where folding them into the bf16 operands is exact (kernels/cpu,
 // linear_{fp8,fp4}_avx512bf16-inl.h) take the per-block kernels: whole calls for FP8, single
-// rows for MXFP4 (mixed here with ordinary rows in one panel). Still within 1 bf16 ulp of ref, and still
-// independent of the batch size.
+// rows for MXFP4 (mixed here with ordinary rows in one panel). Still within 1 bf16 ulp of ref, and
+// still independent of the batch size.
 TEST(FastLinear, ExtremeScalesMatchRef) {
   ForEachTarget([] {
     std::mt19937 rng(18);

@@ -357,6 +357,95 @@ DSV4_BF16_ATTR void PanelGemm(const uint16_t* w, size_t ws, int rows, const uint
   }
 }
 
+// ---- the same GEMM over a split layout (session 8). The two chains of an output are two
+// separate sums (chain h: the 32-value vectors v with v % 2 == h, ascending), so a row can store
+// its even vectors first and its odd vectors after them (SplitOffset), and a tile can then run
+// chain 0 over the first half and chain 1 over the second as two passes of one accumulator per
+// output: 4 weight rows × 6 activation rows (24 accumulators, 10 loads per 24 `vdpbf16ps`, 27
+// bytes from L2 per `vdpbf16ps` against the 4×3×2 tile's 37, which is what bounds that tile when
+// its rows do not fit L1). Same products, same order, same bits as PanelGemm.
+constexpr int kSplitNR = 4, kSplitMR = 6;
+// Below this many values per row the 4×3×2 tile's rows nearly fit L1 and it is as fast or faster
+// (microbenchmark, 32-row panel, m = 192 and 510: k = 1024 and 2048 0.93-1.0x, 3072 1.10x, 4096
+// 1.07-1.14x, 8192 1.13-1.15x).
+constexpr size_t kSplitMinK = 3072;
+inline bool UseSplitTiles(size_t kp) { return kp >= kSplitMinK; }
+
+// Where vector v (values 32v..32v+31) of a row of kp values (a multiple of 64) is stored.
+inline size_t SplitOffset(int v, size_t kp) {
+  return static_cast<size_t>(v & 1) * (kp / 2) + static_cast<size_t>(v >> 1) * 32;
+}
+
+// y[j·y_stride + i] for NR weight rows × MR activation rows in the split layout, kp values each:
+// the sums of DotTileTotals (chain 0 + chain 1, then SumLanes).
+template <int NR, int MR>
+DSV4_BF16_ATTR void SplitTile(const uint16_t* wp, size_t ws, const uint16_t* xp, size_t xs,
+                              size_t kp, float* y, size_t y_stride, bool round) {
+  const int steps = static_cast<int>(kp / 64);  // vectors per chain
+  __m512 totals[NR * MR];
+#pragma GCC unroll 1
+  for (int h = 0; h < 2; ++h) {
+    __m512 acc[NR][MR];
+#pragma GCC unroll 4
+    for (int i = 0; i < NR; ++i) {
+#pragma GCC unroll 6
+      for (int j = 0; j < MR; ++j) acc[i][j] = _mm512_setzero_ps();
+    }
+    const uint16_t* w = wp + h * (kp / 2);
+    const uint16_t* x = xp + h * (kp / 2);
+    for (int u = 0; u < steps; ++u) {
+      __m512i wv[NR];
+#pragma GCC unroll 4
+      for (int i = 0; i < NR; ++i) wv[i] = _mm512_loadu_si512(w + i * ws + 32 * u);
+#pragma GCC unroll 6
+      for (int j = 0; j < MR; ++j) {
+        const __m512i xv = _mm512_loadu_si512(x + j * xs + 32 * u);
+#pragma GCC unroll 4
+        for (int i = 0; i < NR; ++i) {
+          acc[i][j] = _mm512_dpbf16_ps(acc[i][j], (__m512bh)wv[i], (__m512bh)xv);
+        }
+      }
+    }
+#pragma GCC unroll 6
+    for (int j = 0; j < MR; ++j) {
+#pragma GCC unroll 4
+      for (int i = 0; i < NR; ++i) {
+        totals[j * NR + i] = h == 0 ? acc[i][j] : _mm512_add_ps(totals[j * NR + i], acc[i][j]);
+      }
+    }
+  }
+  float sums[NR * MR];
+  for (int t = 0; t < NR * MR; t += 16) SumLanes(totals + t, std::min(16, NR * MR - t), sums + t);
+  for (int j = 0; j < MR; ++j) {
+    for (int i = 0; i < NR; ++i) {
+      y[j * y_stride + i] = round ? RoundBf16(sums[j * NR + i]) : sums[j * NR + i];
+    }
+  }
+}
+
+using SplitTileFn = void (*)(const uint16_t*, size_t, const uint16_t*, size_t, size_t, float*,
+                             size_t, bool);
+template <int NR>
+constexpr SplitTileFn kSplitTiles[kSplitMR] = {SplitTile<NR, 1>, SplitTile<NR, 2>,
+                                               SplitTile<NR, 3>, SplitTile<NR, 4>,
+                                               SplitTile<NR, 5>, SplitTile<NR, 6>};
+constexpr const SplitTileFn* kSplitTile[kSplitNR] = {kSplitTiles<1>, kSplitTiles<2>,
+                                                     kSplitTiles<3>, kSplitTiles<4>};
+
+// PanelGemm over rows (weights: `rows`, stride ws; activations: m, stride xs) in the split layout.
+DSV4_BF16_ATTR void SplitPanelGemm(const uint16_t* w, size_t ws, int rows, const uint16_t* xp,
+                                   size_t xs, int m, size_t kp, float* y, size_t y_stride,
+                                   bool round) {
+  for (int j = 0; j < m; j += kSplitMR) {
+    const int mr = std::min(kSplitMR, m - j);
+    for (int i = 0; i < rows; i += kSplitNR) {
+      const int nr = std::min(kSplitNR, rows - i);
+      kSplitTile[nr - 1][mr - 1](w + i * ws, ws, xp + j * xs, xs, kp, y + j * y_stride + i,
+                                 y_stride, round);
+    }
+  }
+}
+
 // ---- prefill GEMM on oneDNN (m >= kFastGemmMinRows in fast-prefill mode;
 // gemm_onednn.h). The weight rows of a thread's range are decoded into one buffer and handed to
 // oneDNN 256-1024 rows a call, not a 32-row panel at a time (docs/kernels.md has the measurements).

@@ -5,8 +5,9 @@
 // Not a standalone header: no include guard, it lives in linear.cc's per-target namespace.
 
 // Activations in the order of the e2m1 decode: per 128 values, X_j[t] (j = 0..3, 32 each) =
-// x[4t + j]; zero beyond k. One row: q (k values, e4m3 values or q·s_x) -> o (kp bf16 values).
-DSV4_BF16_ATTR void PermuteFp4Row(const float* q, int k, int kp, uint16_t* o) {
+// x[4t + j]; zero beyond k. One row: q (k values, e4m3 values or q·s_x) -> o (kp bf16 values;
+// split: in SplitPanelGemm's layout, X_0, X_2 being even vectors and X_1, X_3 odd ones).
+DSV4_BF16_ATTR void PermuteFp4Row(const float* q, int k, int kp, uint16_t* o, bool split = false) {
   // The high 16 bits of an fp32 e4m3 value are its exact bf16 (16-bit lane 2i+1 of float i of a
   // vector pair). A pair holds t = 8p..8p+7 of group p; lanes 8j+t' of the pick = X_j[8p+t'].
   alignas(64) static const uint16_t pick[32] = {1, 9,  17, 25, 33, 41, 49, 57, 3, 11, 19,
@@ -29,10 +30,13 @@ DSV4_BF16_ATTR void PermuteFp4Row(const float* q, int k, int kp, uint16_t* o) {
                   b01 = _mm512_shuffle_i64x2(p[0], p[1], 0xee);
     const __m512i a23 = _mm512_shuffle_i64x2(p[2], p[3], 0x44),
                   b23 = _mm512_shuffle_i64x2(p[2], p[3], 0xee);
-    _mm512_storeu_si512(o + i0, _mm512_shuffle_i64x2(a01, a23, 0x88));
-    _mm512_storeu_si512(o + i0 + 32, _mm512_shuffle_i64x2(a01, a23, 0xdd));
-    _mm512_storeu_si512(o + i0 + 64, _mm512_shuffle_i64x2(b01, b23, 0x88));
-    _mm512_storeu_si512(o + i0 + 96, _mm512_shuffle_i64x2(b01, b23, 0xdd));
+    const __m512i xj[4] = {
+        _mm512_shuffle_i64x2(a01, a23, 0x88), _mm512_shuffle_i64x2(a01, a23, 0xdd),
+        _mm512_shuffle_i64x2(b01, b23, 0x88), _mm512_shuffle_i64x2(b01, b23, 0xdd)};
+    for (int j = 0; j < 4; ++j) {
+      const size_t at = split ? SplitOffset(i0 / 32 + j, kp) : static_cast<size_t>(i0 + 32 * j);
+      _mm512_storeu_si512(o + at, xj[j]);
+    }
   }
 }
 
@@ -61,13 +65,14 @@ DSV4_BF16_ATTR void PermuteFp4Acts(const detail::QuantizedRows& a, int m, int k,
   });
 }
 
-// The folded kernels' activations: bf16(q·s_x), same order; their exponent range into *range.
+// The folded kernels' activations: bf16(q·s_x), same order (split: SplitPanelGemm's layout);
+// their exponent range into *range.
 DSV4_BF16_ATTR ScratchVector<uint16_t> PermuteScaledFp4Acts(const detail::QuantizedRows& a, int m,
-                                                            int k, FoldRange* range) {
+                                                            int k, FoldRange* range, bool split) {
   const int kp = CeilDiv(k, kFp4Chunk) * kFp4Chunk;
   ScratchVector<uint16_t> out(static_cast<size_t>(m) * kp);
   ForScaledActRows(a, m, k, range, [&](int r, const float* row) {
-    PermuteFp4Row(row, k, kp, out.data() + static_cast<size_t>(r) * kp);
+    PermuteFp4Row(row, k, kp, out.data() + static_cast<size_t>(r) * kp, split);
   });
   return out;
 }
@@ -301,7 +306,7 @@ constexpr Fp4FoldedRowFn kFp4FoldedRow[kFoldPanelMinRows - 1] = {
 // row, zeros past k. Returns a bit per row whose scales are outside the folded range (those panel
 // rows are garbage and must be recomputed).
 DSV4_BF16_ATTR uint64_t DecodeFp4FoldedPanel(const uint8_t* w, const uint8_t* ws, int k, int rows,
-                                             size_t kp, uint16_t* out) {
+                                             size_t kp, uint16_t* out, bool split = false) {
   const __m512i table = _mm512_load_si512(GetBf16Tables().e2m1_biased);
   const int row_bytes = k / 2, k32 = k / kFp4Block, full = k / 128, chunks = CeilDiv(k, 128);
   uint64_t bad = 0;
@@ -317,10 +322,17 @@ DSV4_BF16_ATTR uint64_t DecodeFp4FoldedPanel(const uint8_t* w, const uint8_t* ws
         const int c = g + cc;
         __m512i wv[4];
         DecodeFp4Chunk(wrow, row_bytes, c, full, Fp4ChunkLower(words, cc), table, wv);
-        for (int j = 0; j < 4; ++j) _mm512_storeu_si512(o + c * 128 + 32 * j, wv[j]);
+        for (int j = 0; j < 4; ++j) {
+          const size_t at =
+              split ? SplitOffset(4 * c + j, kp) : static_cast<size_t>(c * 128 + 32 * j);
+          _mm512_storeu_si512(o + at, wv[j]);
+        }
       }
     }
-    std::fill(o + static_cast<size_t>(chunks) * 128, o + kp, uint16_t{0});
+    for (int v = 4 * chunks; v < static_cast<int>(kp / 32); ++v) {  // zeros past k
+      const size_t at = split ? SplitOffset(v, kp) : static_cast<size_t>(v) * 32;
+      _mm512_storeu_si512(o + at, _mm512_setzero_si512());
+    }
   }
   return bad;
 }
@@ -329,6 +341,7 @@ struct Fp4Acts {
   ScratchVector<uint16_t> xp;  // bf16(q), PermuteFp4Row order (the per-block kernel)
   std::vector<float> sx;
   ScratchVector<uint16_t> xf;  // bf16(q·s_x), same order (folded kernels); empty: not foldable
+  bool split = false;          // xf in SplitPanelGemm's layout (the register-tile GEMM at large k)
   size_t kp = 0, sx_stride = 0;
 };
 
@@ -341,7 +354,8 @@ Fp4Acts PrepareFp4Acts(const detail::QuantizedRows& a, int m, int k) {
   FoldRange range;
   range.w_lo = kFp4ScaleLo;
   range.w_hi = kFp4ScaleHi;
-  p.xf = PermuteScaledFp4Acts(a, m, k, &range);
+  p.split = m >= kFoldPanelMinRows && !UseFastGemm(m) && UseSplitTiles(p.kp);
+  p.xf = PermuteScaledFp4Acts(a, m, k, &range, p.split);
   if (!Foldable(range, k, -1, 3)) p.xf = {};
   return p;
 }
@@ -416,9 +430,14 @@ DSV4_BF16_ATTR void Fp4Rows(const Fp4Acts& p, int m, const Fp4Weight& w, int n0,
     const int rows = std::min(kFoldPanelRows, n1 - n);
     const uint64_t bad = DecodeFp4FoldedPanel(w.w + static_cast<size_t>(n) * (k / 2),
                                               w.scale + static_cast<size_t>(n) * k32, k, rows, kp,
-                                              panel.data());
-    PanelGemm(panel.data(), kp, rows, p.xf.data(), kp, m, static_cast<int>(kp), y + n,
-              static_cast<size_t>(w.n), /*round=*/true);
+                                              panel.data(), p.split);
+    if (p.split) {
+      SplitPanelGemm(panel.data(), kp, rows, p.xf.data(), kp, m, kp, y + n,
+                     static_cast<size_t>(w.n), /*round=*/true);
+    } else {
+      PanelGemm(panel.data(), kp, rows, p.xf.data(), kp, m, static_cast<int>(kp), y + n,
+                static_cast<size_t>(w.n), /*round=*/true);
+    }
     for (int r = 0; r < rows; ++r) {
       if (bad >> r & 1) Fp4RowsPerBlock(p, m, w, n + r, n + r + 1, y);
     }

@@ -6,8 +6,9 @@
 
 // Activations in the order of the e4m3 decode: per 64 values, A[8q+t] = x[16q+t] then
 // B[8q+t] = x[16q+8+t] (unpacklo/unpackhi of 128-bit lane q); zero beyond k. One row: q (k
-// values, e4m3 values or q·s_x) -> o (kp bf16 values).
-DSV4_BF16_ATTR void PermuteFp8Row(const float* q, int k, int kp, uint16_t* o) {
+// values, e4m3 values or q·s_x) -> o (kp bf16 values; split: in SplitPanelGemm's layout, A being
+// an even vector and B an odd one).
+DSV4_BF16_ATTR void PermuteFp8Row(const float* q, int k, int kp, uint16_t* o, bool split = false) {
   // The high 16 bits of an fp32 e4m3 value are its exact bf16; float i of a pair of vectors is
   // 16-bit lane 2i+1. Per pair (128-bit lanes q, q+1): A of q, A of q+1, B of q, B of q+1.
   alignas(64) static const uint16_t pick[32] = {1,  3,  5,  7,  9,  11, 13, 15, 33, 35, 37,
@@ -23,8 +24,10 @@ DSV4_BF16_ATTR void PermuteFp8Row(const float* q, int k, int kp, uint16_t* o) {
     }
     const __m512i r01 = _mm512_permutex2var_epi16(v[0], idx, v[1]);
     const __m512i r23 = _mm512_permutex2var_epi16(v[2], idx, v[3]);
-    _mm512_storeu_si512(o + i0, _mm512_shuffle_i64x2(r01, r23, 0x44));       // A
-    _mm512_storeu_si512(o + i0 + 32, _mm512_shuffle_i64x2(r01, r23, 0xee));  // B
+    const size_t a = split ? SplitOffset(i0 / 32, kp) : i0,
+                 b = split ? SplitOffset(i0 / 32 + 1, kp) : i0 + 32;
+    _mm512_storeu_si512(o + a, _mm512_shuffle_i64x2(r01, r23, 0x44));  // A
+    _mm512_storeu_si512(o + b, _mm512_shuffle_i64x2(r01, r23, 0xee));  // B
   }
 }
 
@@ -41,13 +44,14 @@ DSV4_BF16_ATTR ScratchVector<uint16_t> PermuteFp8Acts(const detail::QuantizedRow
   return out;
 }
 
-// bf16(q·s_x) of m quantized rows, same order; their exponent range merged into *range.
+// bf16(q·s_x) of m quantized rows, same order (split: SplitPanelGemm's layout); their exponent
+// range merged into *range.
 DSV4_BF16_ATTR ScratchVector<uint16_t> PermuteScaledFp8Acts(const detail::QuantizedRows& a, int m,
-                                                            int k, FoldRange* range) {
+                                                            int k, FoldRange* range, bool split) {
   const int kp = a.kb * kQuantBlock;
   ScratchVector<uint16_t> out(static_cast<size_t>(m) * kp);
   ForScaledActRows(a, m, k, range, [&](int r, const float* row) {
-    PermuteFp8Row(row, k, kp, out.data() + static_cast<size_t>(r) * kp);
+    PermuteFp8Row(row, k, kp, out.data() + static_cast<size_t>(r) * kp, split);
   });
   return out;
 }
@@ -329,9 +333,10 @@ constexpr Fp8FoldedRowFn kFp8FoldedRow[kFoldPanelMinRows - 1] = {
     Fp8FoldedRow<5>, Fp8FoldedRow<6>, Fp8FoldedRow<7>};
 
 // Rows [0, rows) of the codes at w (row stride k) -> bf16(w·s_w) per 128-block (ws: the rows'
-// block-row of scales), in the order of PermuteFp8Acts, kp values per row (zeros past k).
+// block-row of scales), in the order of PermuteFp8Row (split: SplitPanelGemm's layout), kp values
+// per row (zeros past k).
 DSV4_BF16_ATTR void DecodeFp8FoldedPanel(const uint8_t* w, int k, int rows, const uint8_t* ws,
-                                         size_t kp, uint16_t* out) {
+                                         size_t kp, uint16_t* out, bool split = false) {
   const E4M3Tables t = LoadE4M3Tables();
   const int full_blocks = k / kQuantBlock, kb = CeilDiv(k, kQuantBlock);
   for (int r = 0; r < rows; ++r) {
@@ -351,7 +356,8 @@ DSV4_BF16_ATTR void DecodeFp8FoldedPanel(const uint8_t* w, int k, int rows, cons
         const __m512 hi = _mm512_castsi512_ps(
             _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(wv[v], 1)), 16));
         const __m512bh folded = _mm512_cvtne2ps_pbh(_mm512_mul_ps(hi, s), _mm512_mul_ps(lo, s));
-        _mm512_storeu_si512(out + r * kp + i0 + 32 * v, (__m512i)folded);
+        const size_t at = split ? SplitOffset(4 * b + v, kp) : static_cast<size_t>(i0 + 32 * v);
+        _mm512_storeu_si512(out + r * kp + at, (__m512i)folded);
       }
     }
   }
@@ -362,6 +368,7 @@ struct Fp8Acts {
   detail::QuantizedRows a;
   ScratchVector<uint16_t> xp;  // folded: bf16(q·s_x); else bf16(q); order of PermuteFp8Row
   bool folded = false;
+  bool split = false;  // folded xp in SplitPanelGemm's layout (the register-tile GEMM at large k)
   size_t kp = 0;
 };
 
@@ -371,9 +378,11 @@ DSV4_BF16_ATTR Fp8Acts PrepareFp8Acts(detail::QuantizedRows a, int m, const Fp8W
   FoldRange range;
   WeightScaleRange(w, a.kb, &range);
   if (range.ok) {
-    ScratchVector<uint16_t> xp = PermuteScaledFp8Acts(a, m, w.k, &range);
+    const bool split = m >= kFoldPanelMinRows && !UseFastGemm(m) && UseSplitTiles(p.kp);
+    ScratchVector<uint16_t> xp = PermuteScaledFp8Acts(a, m, w.k, &range, split);
     if (Foldable(range, w.k)) {
       p.folded = true;
+      p.split = split;
       p.xp = std::move(xp);
     }
   }
@@ -422,9 +431,14 @@ DSV4_BF16_ATTR void Fp8FoldedBlocks(const Fp8Acts& p, int m, const Fp8Weight& w,
     for (int n = b * kQuantBlock; n < row_end; n += kFoldPanelRows) {
       const int rows = std::min(kFoldPanelRows, row_end - n);
       DecodeFp8FoldedPanel(w.w + static_cast<size_t>(n) * k, k, rows,
-                           w.scale + static_cast<size_t>(b) * kb, kp, panel.data());
-      PanelGemm(panel.data(), kp, rows, p.xp.data(), kp, m, static_cast<int>(kp), y + n,
-              static_cast<size_t>(w.n), /*round=*/true);
+                           w.scale + static_cast<size_t>(b) * kb, kp, panel.data(), p.split);
+      if (p.split) {
+        SplitPanelGemm(panel.data(), kp, rows, p.xp.data(), kp, m, kp, y + n,
+                       static_cast<size_t>(w.n), /*round=*/true);
+      } else {
+        PanelGemm(panel.data(), kp, rows, p.xp.data(), kp, m, static_cast<int>(kp), y + n,
+                  static_cast<size_t>(w.n), /*round=*/true);
+      }
     }
   }
 }
