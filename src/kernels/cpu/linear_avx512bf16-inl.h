@@ -232,6 +232,20 @@ DSV4_BF16_ATTR void ForScaledActRows(const detail::QuantizedRows& a, int m, int 
   });
 }
 
+// bf16(q·s_x) of m quantized rows, each permuted into a kernel's layout by `permute` (kp values
+// per row; split: SplitPanelGemm's layout); their exponent range merged into *range.
+using PermuteRowFn = void (*)(const float* q, int k, int kp, uint16_t* o, bool split);
+DSV4_BF16_ATTR inline ScratchVector<uint16_t> PermuteScaledActs(const detail::QuantizedRows& a,
+                                                                int m, int k, int kp,
+                                                                PermuteRowFn permute, bool split,
+                                                                FoldRange* range) {
+  ScratchVector<uint16_t> out(static_cast<size_t>(m) * kp);
+  ForScaledActRows(a, m, k, range, [&](int r, const float* row) {
+    permute(row, k, kp, out.data() + static_cast<size_t>(r) * kp, split);
+  });
+  return out;
+}
+
 // bf16 lanes v times 2^e, with `add` holding e·128 per 16-bit lane: an add to the exponent field
 // of the nonzero lanes (zeros stay zero). Exact only while every result stays a normal bf16, which
 // the folding range checks guarantee.

@@ -65,18 +65,6 @@ DSV4_BF16_ATTR void PermuteFp4Acts(const detail::QuantizedRows& a, int m, int k,
   });
 }
 
-// The folded kernels' activations: bf16(q·s_x), same order (split: SplitPanelGemm's layout);
-// their exponent range into *range.
-DSV4_BF16_ATTR ScratchVector<uint16_t> PermuteScaledFp4Acts(const detail::QuantizedRows& a, int m,
-                                                            int k, FoldRange* range, bool split) {
-  const int kp = CeilDiv(k, kFp4Chunk) * kFp4Chunk;
-  ScratchVector<uint16_t> out(static_cast<size_t>(m) * kp);
-  ForScaledActRows(a, m, k, range, [&](int r, const float* row) {
-    PermuteFp4Row(row, k, kp, out.data() + static_cast<size_t>(r) * kp, split);
-  });
-  return out;
-}
-
 // One chunk of 512 values (4 loads of 64 bytes, 16 scale blocks) of a weight row against R
 // activation rows; kTail: the row ends inside this chunk (masked loads, zeros beyond it).
 template <int R, bool kTail>
@@ -355,7 +343,7 @@ Fp4Acts PrepareFp4Acts(const detail::QuantizedRows& a, int m, int k) {
   range.w_lo = kFp4ScaleLo;
   range.w_hi = kFp4ScaleHi;
   p.split = m >= kFoldPanelMinRows && !UseFastGemm(m) && UseSplitTiles(p.kp);
-  p.xf = PermuteScaledFp4Acts(a, m, k, &range, p.split);
+  p.xf = PermuteScaledActs(a, m, k, static_cast<int>(p.kp), PermuteFp4Row, p.split, &range);
   if (!Foldable(range, k, -1, 3)) p.xf = {};
   return p;
 }

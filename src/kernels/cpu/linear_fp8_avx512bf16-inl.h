@@ -44,18 +44,6 @@ DSV4_BF16_ATTR ScratchVector<uint16_t> PermuteFp8Acts(const detail::QuantizedRow
   return out;
 }
 
-// bf16(q·s_x) of m quantized rows, same order (split: SplitPanelGemm's layout); their exponent
-// range merged into *range.
-DSV4_BF16_ATTR ScratchVector<uint16_t> PermuteScaledFp8Acts(const detail::QuantizedRows& a, int m,
-                                                            int k, FoldRange* range, bool split) {
-  const int kp = a.kb * kQuantBlock;
-  ScratchVector<uint16_t> out(static_cast<size_t>(m) * kp);
-  ForScaledActRows(a, m, k, range, [&](int r, const float* row) {
-    PermuteFp8Row(row, k, kp, out.data() + static_cast<size_t>(r) * kp, split);
-  });
-  return out;
-}
-
 // Weight row `wrow` (k codes) against R activation rows: y[r] = bf16(Σ_b partial_b · s_x·s_w).
 // FP8 accumulation order, shared by every FP8 path so no output depends on the batch size: per
 // group of 16 blocks, the 16 partials (one vector each in p) times s_x·s_w, summed by a tree, then
@@ -379,7 +367,8 @@ DSV4_BF16_ATTR Fp8Acts PrepareFp8Acts(detail::QuantizedRows a, int m, const Fp8W
   WeightScaleRange(w, a.kb, &range);
   if (range.ok) {
     const bool split = m >= kFoldPanelMinRows && !UseFastGemm(m) && UseSplitTiles(p.kp);
-    ScratchVector<uint16_t> xp = PermuteScaledFp8Acts(a, m, w.k, &range, split);
+    ScratchVector<uint16_t> xp =
+        PermuteScaledActs(a, m, w.k, static_cast<int>(p.kp), PermuteFp8Row, split, &range);
     if (Foldable(range, w.k)) {
       p.folded = true;
       p.split = split;
