@@ -31,6 +31,7 @@
 #include "base/numeric.h"
 #include "kernels/cpu/cpu.h"
 #include "kernels/cpu/gemm_onednn.h"
+#include "kernels/cpu/round_bf16-inl.h"
 #include "kernels/ref/ref.h"
 #include "kernels/thread_pool.h"
 

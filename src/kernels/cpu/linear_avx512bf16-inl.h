@@ -325,6 +325,41 @@ DSV4_BF16_ATTR HWY_INLINE void DotTileTotals(const uint16_t* wp, size_t ws, cons
   }
 }
 
+// A register tile's outputs y[j·y_stride + i] (NR weight rows × MR activation rows) from their
+// chain totals (totals[j·NR + i]): lane sums by SumLanes's tree, rounded to bf16 when `round`, 16
+// at a time in vector registers, and a full tile's NR = 4 outputs of an activation row stored as
+// one 128-bit lane. (The scalar rounding and 12 scalar stores per tile were ~10% of a k = 1024
+// tile's time.)
+template <int NR, int MR>
+DSV4_BF16_ATTR HWY_INLINE void StoreTile(const __m512* totals, float* y, size_t y_stride,
+                                         bool round) {
+  constexpr int kN = NR * MR;
+  for (int t0 = 0; t0 < kN; t0 += 16) {
+    __m512 p[16];
+    for (int t = 0; t < 16; ++t) p[t] = t0 + t < kN ? totals[t0 + t] : _mm512_setzero_ps();
+    __m512 s = Reduce16(p);
+    if (round) s = RoundBf16Lanes(hn::Full512<float>(), hn::Vec512<float>{s}).raw;
+    if constexpr (NR == 4) {
+      const int groups = std::min(4, (kN - t0) / 4);  // activation rows in this batch of 16
+      for (int g = 0; g < groups; ++g) {
+        const int j = t0 / 4 + g;
+        __m128 four;
+        switch (g) {  // the lane index of extractf32x4 must be a constant
+          case 0: four = _mm512_extractf32x4_ps(s, 0); break;
+          case 1: four = _mm512_extractf32x4_ps(s, 1); break;
+          case 2: four = _mm512_extractf32x4_ps(s, 2); break;
+          default: four = _mm512_extractf32x4_ps(s, 3); break;
+        }
+        _mm_storeu_ps(y + j * y_stride, four);
+      }
+    } else {
+      alignas(64) float out[16];
+      _mm512_store_ps(out, s);
+      for (int t = t0; t < std::min(kN, t0 + 16); ++t) y[(t / NR) * y_stride + t % NR] = out[t - t0];
+    }
+  }
+}
+
 // y[j·y_stride + i] = Σ w_i · x_j (bf16 when round) for NR weight rows and MR activation rows,
 // in the order of DotTileTotals.
 template <int NR, int MR, bool kAnyK>
@@ -332,13 +367,7 @@ DSV4_BF16_ATTR void FoldedTile(const uint16_t* wp, size_t ws, const uint16_t* xp
                                float* y, size_t y_stride, bool round) {
   __m512 totals[NR * MR];
   DotTileTotals<NR, MR, kAnyK>(wp, ws, xp, xs, k, totals);
-  float sums[NR * MR];
-  SumLanes(totals, NR * MR, sums);
-  for (int j = 0; j < MR; ++j) {
-    for (int i = 0; i < NR; ++i) {
-      y[j * y_stride + i] = round ? RoundBf16(sums[j * NR + i]) : sums[j * NR + i];
-    }
-  }
+  StoreTile<NR, MR>(totals, y, y_stride, round);
 }
 
 using FoldedTileFn = void (*)(const uint16_t*, size_t, const uint16_t*, size_t, int, float*,
@@ -428,13 +457,7 @@ DSV4_BF16_ATTR void SplitTile(const uint16_t* wp, size_t ws, const uint16_t* xp,
       }
     }
   }
-  float sums[NR * MR];
-  for (int t = 0; t < NR * MR; t += 16) SumLanes(totals + t, std::min(16, NR * MR - t), sums + t);
-  for (int j = 0; j < MR; ++j) {
-    for (int i = 0; i < NR; ++i) {
-      y[j * y_stride + i] = round ? RoundBf16(sums[j * NR + i]) : sums[j * NR + i];
-    }
-  }
+  StoreTile<NR, MR>(totals, y, y_stride, round);
 }
 
 using SplitTileFn = void (*)(const uint16_t*, size_t, const uint16_t*, size_t, size_t, float*,
