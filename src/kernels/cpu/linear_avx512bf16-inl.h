@@ -355,7 +355,9 @@ DSV4_BF16_ATTR HWY_INLINE void StoreTile(const __m512* totals, float* y, size_t 
     } else {
       alignas(64) float out[16];
       _mm512_store_ps(out, s);
-      for (int t = t0; t < std::min(kN, t0 + 16); ++t) y[(t / NR) * y_stride + t % NR] = out[t - t0];
+      for (int t = t0; t < std::min(kN, t0 + 16); ++t) {
+        y[(t / NR) * y_stride + t % NR] = out[t - t0];
+      }
     }
   }
 }
