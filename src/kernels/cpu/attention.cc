@@ -15,6 +15,7 @@
 #define HWY_TARGET_INCLUDE "kernels/cpu/attention.cc"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep (must precede highway.h)
 #include <hwy/highway.h>
+#include <immintrin.h>  // SumOfLanes16 on the AVX-512 targets
 
 #include <algorithm>
 #include <cmath>
@@ -42,6 +43,33 @@ using detail::kAttnBlock;
 using detail::kHeadGroup;
 using detail::kRowsPerPass;
 
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+// out[i] = the lane sum of v[i] for 16 vectors, each by exactly the additions of
+// `_mm512_reduce_add_ps` (GCC's, which `SumOfLanes` is here: upper 256 + lower 256, upper 128 +
+// lower 128, [0]+[2] and [1]+[3], then the two), done for all 16 at once on transposed data:
+// ~45 instructions instead of ~150. Same operands, same order, so the same bits.
+HWY_INLINE void SumOfLanes16(const __m512* v, float* out) {
+  __m512 x[8], y[4], z[2];
+  for (int p = 0; p < 8; ++p) {  // lanes 0-7: v[2p]'s upper 256 + lower 256, 8-15: v[2p+1]'s
+    x[p] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * p], v[2 * p + 1], 0xEE),
+                         _mm512_shuffle_f32x4(v[2 * p], v[2 * p + 1], 0x44));
+  }
+  for (int p = 0; p < 4; ++p) {  // 128-bit lane c: v[4p+c]'s upper 128 + lower 128
+    y[p] = _mm512_add_ps(_mm512_shuffle_f32x4(x[2 * p], x[2 * p + 1], 0xDD),
+                         _mm512_shuffle_f32x4(x[2 * p], x[2 * p + 1], 0x88));
+  }
+  for (int p = 0; p < 2; ++p) {  // lane L: [0]+[2], [1]+[3] of v[8p+L], then of v[8p+4+L]
+    z[p] = _mm512_add_ps(_mm512_shuffle_ps(y[2 * p], y[2 * p + 1], 0x44),
+                         _mm512_shuffle_ps(y[2 * p], y[2 * p + 1], 0xEE));
+  }
+  // Lane 4L + c: the sum of v[4c + L].
+  alignas(64) float w[16];
+  _mm512_store_ps(w, _mm512_add_ps(_mm512_shuffle_ps(z[0], z[1], 0x88),
+                                   _mm512_shuffle_ps(z[0], z[1], 0xDD)));
+  for (int i = 0; i < 16; ++i) out[i] = w[4 * (i % 4) + i / 4];
+}
+#endif
+
 // dots[t][h] = q[h]·rows[t] for G heads and T rows (q rows `dim` apart): per product one MulAdd
 // chain over d, lanes summed, scalar tail; each q and row vector loaded once per G·T products.
 template <int G, int T>
@@ -62,9 +90,24 @@ HWY_INLINE void DotHeadsRows(const float* HWY_RESTRICT q, const float* const* ro
       for (int t = 0; t < T; ++t) acc[t][h] = hn::MulAdd(qv, r[t], acc[t][h]);
     }
   }
+  float sums[T][G];
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+  if constexpr (T * G == 16) {
+    __m512 raw[16];
+    for (int t = 0; t < T; ++t) {
+      for (int h = 0; h < G; ++h) raw[t * G + h] = acc[t][h].raw;
+    }
+    SumOfLanes16(raw, &sums[0][0]);
+  } else  // NOLINT(readability/braces): the portable reduction below
+#endif
+  {
+    for (int t = 0; t < T; ++t) {
+      for (int h = 0; h < G; ++h) sums[t][h] = hn::GetLane(hn::SumOfLanes(df, acc[t][h]));
+    }
+  }
   for (int t = 0; t < T; ++t) {
     for (int h = 0; h < G; ++h) {
-      float sum = hn::GetLane(hn::SumOfLanes(df, acc[t][h]));
+      float sum = sums[t][h];
       for (int u = d; u < dim; ++u) sum += q[static_cast<size_t>(h) * dim + u] * rows[t][u];
       dots[t][h] = sum;
     }
