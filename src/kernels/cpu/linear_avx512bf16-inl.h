@@ -226,13 +226,16 @@ DSV4_BF16_ATTR inline void MergeScaleStats(const ScaleStats& st, FoldRange* r) {
   }
 }
 
-// emit(r, row) for each of the m rows of a, with row = q·s_x of that row (ScaleActRow) in a
-// per-thread buffer, and their exponent range merged into *range. One pass: the scaled rows are
-// permuted into the kernels' layout while in L1, never stored as a whole (the separate m·k fp32
-// copy was ~8% of a 512-token FP8 linear's time).
-template <class Emit>
-DSV4_BF16_ATTR void ForScaledActRows(const detail::QuantizedRows& a, int m, int k,
-                                     FoldRange* range, const Emit& emit) {
+// bf16(q·s_x) of m quantized rows, each permuted into a kernel's layout by `permute` (kp values
+// per row; split: SplitPanelGemm's layout); their exponent range merged into *range. One pass: a
+// row is scaled into a per-thread buffer and permuted while in L1, never stored as a whole (the
+// separate m·k fp32 copy of q·s_x was ~8% of a 512-token FP8 linear's time).
+using PermuteRowFn = void (*)(const float* q, int k, int kp, uint16_t* o, bool split);
+DSV4_BF16_ATTR inline ScratchVector<uint16_t> PermuteScaledActs(const detail::QuantizedRows& a,
+                                                                int m, int k, int kp,
+                                                                PermuteRowFn permute, bool split,
+                                                                FoldRange* range) {
+  ScratchVector<uint16_t> out(static_cast<size_t>(m) * kp);
   std::mutex mu;
   detail::ForActRows(m, [&](int r0, int r1) {
     ScratchVector<float> row(static_cast<size_t>(k));
@@ -240,23 +243,10 @@ DSV4_BF16_ATTR void ForScaledActRows(const detail::QuantizedRows& a, int m, int 
     for (int r = r0; r < r1; ++r) {
       ScaleActRow(a.q.data() + static_cast<size_t>(r) * k, a.s.data() + static_cast<size_t>(r) * a.kb,
                   a.kb, k, row.data(), &st);
-      emit(r, row.data());
+      permute(row.data(), k, kp, out.data() + static_cast<size_t>(r) * kp, split);
     }
     std::lock_guard<std::mutex> lock(mu);
     MergeScaleStats(st, range);
-  });
-}
-
-// bf16(q·s_x) of m quantized rows, each permuted into a kernel's layout by `permute` (kp values
-// per row; split: SplitPanelGemm's layout); their exponent range merged into *range.
-using PermuteRowFn = void (*)(const float* q, int k, int kp, uint16_t* o, bool split);
-DSV4_BF16_ATTR inline ScratchVector<uint16_t> PermuteScaledActs(const detail::QuantizedRows& a,
-                                                                int m, int k, int kp,
-                                                                PermuteRowFn permute, bool split,
-                                                                FoldRange* range) {
-  ScratchVector<uint16_t> out(static_cast<size_t>(m) * kp);
-  ForScaledActRows(a, m, k, range, [&](int r, const float* row) {
-    permute(row, k, kp, out.data() + static_cast<size_t>(r) * kp, split);
   });
   return out;
 }
@@ -354,22 +344,13 @@ DSV4_BF16_ATTR HWY_INLINE void StoreTile(const __m512* totals, float* y, size_t 
     for (int t = 0; t < 16; ++t) p[t] = t0 + t < kN ? totals[t0 + t] : _mm512_setzero_ps();
     __m512 s = Reduce16(p);
     if (round) s = RoundBf16Lanes(hn::Full512<float>(), hn::Vec512<float>{s}).raw;
-    if constexpr (NR == 4) {
-      const int groups = std::min(4, (kN - t0) / 4);  // activation rows in this batch of 16
-      for (int g = 0; g < groups; ++g) {
-        const int j = t0 / 4 + g;
-        __m128 four;
-        switch (g) {  // the lane index of extractf32x4 must be a constant
-          case 0: four = _mm512_extractf32x4_ps(s, 0); break;
-          case 1: four = _mm512_extractf32x4_ps(s, 1); break;
-          case 2: four = _mm512_extractf32x4_ps(s, 2); break;
-          default: four = _mm512_extractf32x4_ps(s, 3); break;
-        }
-        _mm_storeu_ps(y + j * y_stride, four);
+    alignas(64) float out[16];
+    _mm512_store_ps(out, s);
+    if constexpr (NR == 4) {  // whole activation rows in this batch of 16: 4 floats each
+      for (int t = t0; t < std::min(kN, t0 + 16); t += 4) {
+        std::memcpy(y + (t / 4) * y_stride, out + (t - t0), 4 * sizeof(float));
       }
     } else {
-      alignas(64) float out[16];
-      _mm512_store_ps(out, s);
       for (int t = t0; t < std::min(kN, t0 + 16); ++t) {
         y[(t / NR) * y_stride + t % NR] = out[t - t0];
       }
