@@ -272,6 +272,10 @@ void LinearFp4Portable(const detail::QuantizedRows& a, int m, const Fp4Weight& w
 #pragma GCC diagnostic pop
 #endif
 
+#if HWY_TARGET == HWY_AVX2
+#include "kernels/cpu/linear_avx2-inl.h"
+#endif
+
 bool UsesBf16Kernels() {
 #if HWY_TARGET == HWY_AVX3_DL
   return HasAvx512Bf16();
@@ -290,6 +294,9 @@ void LinearFp8Impl(const float* x, int m, const Fp8Weight& w, float* y) {
 #if HWY_TARGET == HWY_AVX3_DL
   if (HasAvx512Bf16()) return LinearFp8Bf16(std::move(a), m, w, y);
 #endif
+#if HWY_TARGET == HWY_AVX2
+  return LinearFp8Avx2(PrepareAvx2Fp8Acts(a.q.data(), m, w.k, std::move(a.s)), m, w, y);
+#endif
   LinearFp8Portable(a, m, w, y);
 }
 
@@ -306,6 +313,9 @@ void LinearFp4Impl(const float* x, int m, const Fp4Weight& w, float* y) {
   const detail::QuantizedRows a = detail::QuantizeRows(x, m, w.k);
 #if HWY_TARGET == HWY_AVX3_DL
   if (HasAvx512Bf16()) return LinearFp4Bf16(a, m, w, y);
+#endif
+#if HWY_TARGET == HWY_AVX2
+  return LinearFp4Avx2(a, m, w, y);
 #endif
   LinearFp4Portable(a, m, w, y);
 }
@@ -348,6 +358,9 @@ void LinearFp8AsBf16Impl(const float* x, int m, const Fp8Weight& w, float* y) {
   ScratchVector<float> xb = RoundedActs(x, m, k);
 #if HWY_TARGET == HWY_AVX3_DL
   if (HasAvx512Bf16()) return LinearFp8Bf16(UnitScaledActs(std::move(xb), m, k), m, w, y);
+#endif
+#if HWY_TARGET == HWY_AVX2
+  return LinearFp8Avx2(PrepareAvx2Fp8Acts(xb.data(), m, k, {}), m, w, y);
 #endif
   ThreadPool::Global().ParallelFor(CeilDiv(w.n, kQuantBlock), [&](int b0, int b1) {
     std::vector<float> row(k);
