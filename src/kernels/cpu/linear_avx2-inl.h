@@ -354,28 +354,68 @@ HWY_INLINE const uint8_t* Fp4ChunkBytes(const uint8_t* row, int row_bytes, int c
   return pad;
 }
 
-// Matrix-vector: R adjacent weight rows against one activation row; y[i] for i < R.
+// The scales of 8 blocks (8 bytes at ws) as E8M0ToFloat's values.
+HWY_INLINE __m256 E8M0x8(const uint8_t* ws) {
+  const __m256i e = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(ws)));
+  __m256i bits = _mm256_slli_epi32(e, 23);
+  bits = _mm256_blendv_epi8(bits, _mm256_set1_epi32(0x00400000),  // 2^-127, an fp32 subnormal
+                            _mm256_cmpeq_epi32(e, _mm256_setzero_si256()));
+  bits = _mm256_blendv_epi8(bits, _mm256_set1_epi32(0x7fc00000),  // 255: NaN
+                            _mm256_cmpeq_epi32(e, _mm256_set1_epi32(255)));
+  return _mm256_castsi256_ps(bits);
+}
+
+// Chunk cc (0..3) of E8M0x8's blocks as Fp4ChunkScales gives it: lanes 0-3 block 2cc, 4-7 2cc + 1.
+HWY_INLINE __m256 ChunkScalesOf8(__m256 s8, int cc) {
+  alignas(32) static const int32_t kLanes[4][8] = {
+      {0, 0, 0, 0, 1, 1, 1, 1}, {2, 2, 2, 2, 3, 3, 3, 3}, {4, 4, 4, 4, 5, 5, 5, 5},
+      {6, 6, 6, 6, 7, 7, 7, 7}};
+  return _mm256_permutevar8x32_ps(s8, _mm256_load_si256(reinterpret_cast<const __m256i*>(kLanes[cc])));
+}
+
+// acc += the partial of one chunk (bytes at w, activations at x) times its scales.
+HWY_INLINE __m256 Fp4ChunkDot(const uint8_t* w, const float* x, __m256 scales, __m256 acc) {
+  __m256 v[8];
+  DecodeE2M1x64(w, v);
+  __m256 p = _mm256_setzero_ps();
+#pragma GCC unroll 8
+  for (int j = 0; j < 8; ++j) p = _mm256_fmadd_ps(v[j], _mm256_loadu_ps(x + 8 * j), p);
+  return _mm256_fmadd_ps(p, scales, acc);
+}
+
+// Matrix-vector: R adjacent weight rows against one activation row; y[i] for i < R. Whole groups
+// of 4 chunks (8 scale blocks, converted at once) without tail checks, then the row's last chunks.
 template <int R>
 void Fp4RowsAvx2(const uint8_t* w, const uint8_t* ws, int k, const float* xp, const uint8_t* next,
                  float* y) {
   const int row_bytes = k / 2, k32 = k / kFp4Block, chunks = CeilDiv(k, kAvx2Fp4Chunk);
-  alignas(32) uint8_t pad[R][32];
+  const int groups = (row_bytes / 32) / 4;  // groups of 4 full chunks
   __m256 acc[R];
   for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
-  for (int c = 0; c < chunks; ++c) {
-    if (next != nullptr) {  // the next rows' bytes in address order, R · 32 per step
-      const char* ahead = reinterpret_cast<const char*>(next) + static_cast<size_t>(c) * 32 * R;
-      for (int l = 0; l < R * 32; l += 64) _mm_prefetch(ahead + l, _MM_HINT_T0);
-    }
-    const float* x = xp + static_cast<size_t>(c) * kAvx2Fp4Chunk;
+  for (int g = 0; g < groups; ++g) {
+    __m256 s8[R];
+    for (int r = 0; r < R; ++r) s8[r] = E8M0x8(ws + static_cast<size_t>(r) * k32 + 8 * g);
 #pragma GCC unroll 4
+    for (int cc = 0; cc < 4; ++cc) {
+      const int c = 4 * g + cc;
+      if (next != nullptr) {  // the next rows' bytes in address order, R · 32 per step
+        const char* ahead = reinterpret_cast<const char*>(next) + static_cast<size_t>(c) * 32 * R;
+        for (int l = 0; l < R * 32; l += 64) _mm_prefetch(ahead + l, _MM_HINT_T0);
+      }
+      const float* x = xp + static_cast<size_t>(c) * kAvx2Fp4Chunk;
+#pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) {
+        acc[r] = Fp4ChunkDot(w + static_cast<size_t>(r) * row_bytes + c * 32, x,
+                             ChunkScalesOf8(s8[r], cc), acc[r]);
+      }
+    }
+  }
+  alignas(32) uint8_t pad[32];
+  for (int c = 4 * groups; c < chunks; ++c) {
+    const float* x = xp + static_cast<size_t>(c) * kAvx2Fp4Chunk;
     for (int r = 0; r < R; ++r) {
-      __m256 v[8];
-      DecodeE2M1x64(Fp4ChunkBytes(w + static_cast<size_t>(r) * row_bytes, row_bytes, c, pad[r]), v);
-      __m256 p = _mm256_setzero_ps();
-#pragma GCC unroll 8
-      for (int j = 0; j < 8; ++j) p = _mm256_fmadd_ps(v[j], _mm256_loadu_ps(x + 8 * j), p);
-      acc[r] = _mm256_fmadd_ps(p, Fp4ChunkScales(ws + static_cast<size_t>(r) * k32, k32, c), acc[r]);
+      acc[r] = Fp4ChunkDot(Fp4ChunkBytes(w + static_cast<size_t>(r) * row_bytes, row_bytes, c, pad),
+                           x, Fp4ChunkScales(ws + static_cast<size_t>(r) * k32, k32, c), acc[r]);
     }
   }
   for (int r = 0; r < R; ++r) y[r] = RoundBf16(LaneSum8(acc[r]));
