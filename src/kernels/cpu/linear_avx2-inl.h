@@ -102,41 +102,61 @@ HWY_INLINE const uint8_t* Fp8ChunkCodes(const uint8_t* row, int k, int i0, uint8
   return pad;
 }
 
+// p += one chunk's products (codes at c, activations at x); seen: the NaN-code tracker.
+HWY_INLINE __m256 Fp8ChunkDot(const uint8_t* c, const float* x, __m256 p, __m256i* seen) {
+  *seen = TrackE4M3NaN(c, *seen);
+  __m256 v[4];
+  DecodeE4M3x16(c, &v[0], &v[1]);
+  DecodeE4M3x16(c + 16, &v[2], &v[3]);
+#pragma GCC unroll 4
+  for (int j = 0; j < 4; ++j) p = _mm256_fmadd_ps(v[j], _mm256_loadu_ps(x + 8 * j), p);
+  return p;
+}
+
 // Matrix-vector: R weight rows of one 128-row block (codes at w, stride k; ws: the block's scales)
-// against one activation row. y[i] for i < R.
+// against one activation row. y[i] for i < R. Whole 128-blocks without tail checks, then the
+// row's last block.
 template <int R>
 void Fp8RowsAvx2(const uint8_t* w, int k, const uint8_t* ws, const float* xp, const float* sx,
                  float post, const uint8_t* next, float* y) {
-  const int kb = CeilDiv(k, kQuantBlock);
-  alignas(32) uint8_t pad[R][kAvx2Fp8Chunk];
+  const int kb = CeilDiv(k, kQuantBlock), full = k / kQuantBlock;
+  constexpr int kChunks = kQuantBlock / kAvx2Fp8Chunk;
   __m256 acc[R];
   __m256i seen[R];
   for (int r = 0; r < R; ++r) {
     acc[r] = _mm256_setzero_ps();
     seen[r] = _mm256_setzero_si256();
   }
-  for (int b = 0; b < kb; ++b) {
+  for (int b = 0; b < full; ++b) {
     __m256 p[R];
     for (int r = 0; r < R; ++r) p[r] = _mm256_setzero_ps();
-    for (int i0 = b * kQuantBlock; i0 < std::min(k, (b + 1) * kQuantBlock); i0 += kAvx2Fp8Chunk) {
+#pragma GCC unroll 4
+    for (int cc = 0; cc < kChunks; ++cc) {
+      const int i0 = b * kQuantBlock + cc * kAvx2Fp8Chunk;
       // The next rows' bytes in address order, R · 32 per step: one stream for DRAM.
       if (next != nullptr) {
         const char* ahead = reinterpret_cast<const char*>(next) + static_cast<size_t>(i0) * R;
         for (int l = 0; l < R * kAvx2Fp8Chunk; l += 64) _mm_prefetch(ahead + l, _MM_HINT_T0);
       }
-      const float* x = xp + i0;
 #pragma GCC unroll 4
       for (int r = 0; r < R; ++r) {
-        const uint8_t* c = Fp8ChunkCodes(w + static_cast<size_t>(r) * k, k, i0, pad[r]);
-        seen[r] = TrackE4M3NaN(c, seen[r]);
-        __m256 v[4];
-        DecodeE4M3x16(c, &v[0], &v[1]);
-        DecodeE4M3x16(c + 16, &v[2], &v[3]);
-#pragma GCC unroll 4
-        for (int j = 0; j < 4; ++j) p[r] = _mm256_fmadd_ps(v[j], _mm256_loadu_ps(x + 8 * j), p[r]);
+        p[r] = Fp8ChunkDot(w + static_cast<size_t>(r) * k + i0, xp + i0, p[r], &seen[r]);
       }
     }
     const __m256 s = _mm256_set1_ps(Fp8BlockScale(sx[b], ws[b]));
+    for (int r = 0; r < R; ++r) acc[r] = _mm256_fmadd_ps(p[r], s, acc[r]);
+  }
+  if (full < kb) {  // the last block, shorter than 128
+    alignas(32) uint8_t pad[kAvx2Fp8Chunk];
+    __m256 p[R];
+    for (int r = 0; r < R; ++r) p[r] = _mm256_setzero_ps();
+    for (int i0 = full * kQuantBlock; i0 < k; i0 += kAvx2Fp8Chunk) {
+      for (int r = 0; r < R; ++r) {
+        p[r] = Fp8ChunkDot(Fp8ChunkCodes(w + static_cast<size_t>(r) * k, k, i0, pad), xp + i0, p[r],
+                           &seen[r]);
+      }
+    }
+    const __m256 s = _mm256_set1_ps(Fp8BlockScale(sx[full], ws[full]));
     for (int r = 0; r < R; ++r) acc[r] = _mm256_fmadd_ps(p[r], s, acc[r]);
   }
   for (int r = 0; r < R; ++r) {
