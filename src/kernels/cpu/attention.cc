@@ -31,7 +31,11 @@
 namespace dsv4::cpu::detail {
 constexpr int kAttnBlock = 64;  // list slots per online-softmax step (as the reference kernel)
 constexpr int kHeadGroup = 4;   // heads sharing one pass over each KV row
-constexpr int kRowsPerPass = 4;  // KV rows sharing one pass over the group's q (scores)
+// KV rows sharing one pass over the group's q (scores): 4 with AVX-512's 32 registers (16
+// accumulators); 2 on the other targets, where 4 rows' 16 accumulators, 4 rows and q are more than
+// AVX2's 16 ymm registers. Each dot is the same chain and lane sum either way (same bits).
+constexpr int kRowsPerPassAvx512 = 4;
+constexpr int kRowsPerPassOther = 2;
 }  // namespace dsv4::cpu::detail
 #endif
 
@@ -41,7 +45,11 @@ namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 using detail::kAttnBlock;
 using detail::kHeadGroup;
-using detail::kRowsPerPass;
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+constexpr int kRowsPerPass = detail::kRowsPerPassAvx512;
+#else
+constexpr int kRowsPerPass = detail::kRowsPerPassOther;
+#endif
 
 #if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
 // out[i] = the lane sum of v[i] for 16 vectors, each by exactly the additions of
