@@ -267,6 +267,18 @@ void PanelRowsAvx2(const float* wp, const float* xp, int m, int kp, int k, int b
   }
 }
 
+// PanelRowsAvx2 for a panel of `rows` (1..kAvx2Rows) weight rows.
+template <class Scale>
+void PanelAvx2(int rows, const float* wp, const float* xp, int m, int kp, int k, int block,
+               const Scale& scale, float* out) {
+  switch (rows) {
+    case 1: return PanelRowsAvx2<1>(wp, xp, m, kp, k, block, scale, out);
+    case 2: return PanelRowsAvx2<2>(wp, xp, m, kp, k, block, scale, out);
+    case 3: return PanelRowsAvx2<3>(wp, xp, m, kp, k, block, scale, out);
+    default: return PanelRowsAvx2<4>(wp, xp, m, kp, k, block, scale, out);
+  }
+}
+
 // Rows [b0·128, b1·128) of y.
 void Fp8BlocksAvx2(const Avx2Fp8Acts& a, int m, const Fp8Weight& w, int b0, int b1, float* y) {
   const int k = w.k, kp = a.kp, kb = a.kb;
@@ -291,16 +303,7 @@ void Fp8BlocksAvx2(const Avx2Fp8Acts& a, int m, const Fp8Weight& w, int b0, int 
       auto scale = [&](int, int r, int blk) {
         return _mm256_set1_ps(Fp8BlockScale(a.sx[static_cast<size_t>(r) * kb + blk], ws[blk]));
       };
-      auto run = [&](auto nr) {
-        PanelRowsAvx2<decltype(nr)::value>(panel.data(), a.xp.data(), m, kp, k, kQuantBlock, scale,
-                                           out.data());
-      };
-      switch (rows) {
-        case 1: run(std::integral_constant<int, 1>()); break;
-        case 2: run(std::integral_constant<int, 2>()); break;
-        case 3: run(std::integral_constant<int, 3>()); break;
-        default: run(std::integral_constant<int, 4>()); break;
-      }
+      PanelAvx2(rows, panel.data(), a.xp.data(), m, kp, k, kQuantBlock, scale, out.data());
       for (int r = 0; r < m; ++r) {
         for (int i = 0; i < rows; ++i) {
           y[static_cast<size_t>(r) * w.n + n + i] =
@@ -501,16 +504,7 @@ void Fp4RowsRangeAvx2(const Avx2Fp4Acts& a, int m, const Fp4Weight& w, int n0, i
       }
     }
     auto scale = [&](int i, int, int c) { return scales[static_cast<size_t>(i) * chunks + c]; };
-    auto run = [&](auto nr) {
-      PanelRowsAvx2<decltype(nr)::value>(panel.data(), a.xp.data(), m, kp, kp, kAvx2Fp4Chunk,
-                                         scale, out.data());
-    };
-    switch (rows) {
-      case 1: run(std::integral_constant<int, 1>()); break;
-      case 2: run(std::integral_constant<int, 2>()); break;
-      case 3: run(std::integral_constant<int, 3>()); break;
-      default: run(std::integral_constant<int, 4>()); break;
-    }
+    PanelAvx2(rows, panel.data(), a.xp.data(), m, kp, kp, kAvx2Fp4Chunk, scale, out.data());
     for (int r = 0; r < m; ++r) {
       for (int i = 0; i < rows; ++i) {
         y[static_cast<size_t>(r) * w.n + n + i] = RoundBf16(out[static_cast<size_t>(r) * rows + i]);
