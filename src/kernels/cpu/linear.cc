@@ -5,13 +5,15 @@
 // Ice Lake+) with AVX512_BF16 the FP8/FP4 kernels of linear_avx512bf16-inl.h run instead: weights
 // decoded in registers to bf16 by byte shuffles, multiplied with `vdpbf16ps` (Highway 1.0.3 has no
 // op for it, hence the intrinsics there), and so do bf16-weight linears whose activations are bf16
-// values (all of the model's: head, gate, compressors, indexer weights_proj).
+// values (all of the model's: head, gate, compressors, indexer weights_proj). On AVX2 (Zen 2/3,
+// Haswell+) the FP8/FP4 kernels of linear_avx2-inl.h run instead: weights decoded in registers to
+// exact fp32 by integer shuffles, fp32 FMA per scale block (bf16 weights stay on the portable path).
 //
 // Numerics (kernels.h): activations quantized exactly as ref (ref::QuantizeE4M3); products of e4m3
 // and e4m3/e2m1 values are exact in fp32 and in bf16; per scale block one fp32 partial sum, times
-// (s_x · s_w), added to an fp32 accumulator (the portable kernels), or, with both power-of-two
-// scales folded into exact bf16 operands, one dot product per output (the AVX-512 BF16 kernels,
-// docs/kernels.md); bf16 out. Only the summation order differs from ref.
+// (s_x · s_w), added to an fp32 accumulator (the portable and AVX2 kernels), or, with both
+// power-of-two scales folded into exact bf16 operands, one dot product per output (the AVX-512 BF16
+// kernels, docs/kernels.md); bf16 out. Only the summation order differs from ref.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/cpu/linear.cc"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep (must precede highway.h)

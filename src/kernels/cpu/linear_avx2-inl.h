@@ -18,8 +18,8 @@
 //   activations carry 2^119 and the block scale the remaining 2. `vcvtph2ps` via fp16 (the other
 //   exact shift) was 1.6x slower: its ymm form issues once per 2 cycles.
 // - e2m1: two 16-entry byte tables (`vpshufb`, the bf16 value's low and high byte) per nibble.
-constexpr int kAvx2Rows = 4;     // weight rows per in-register decode (m = 1) and per GEMM panel
-constexpr int kAvx2TileActs = 3;  // activation rows per GEMM register tile (4 × 3 partials)
+constexpr int kAvx2Rows = 4;       // weight rows per in-register decode (m = 1) and per GEMM panel
+constexpr int kAvx2TileActs = 3;   // activation rows per GEMM register tile (4 × 3 partials)
 constexpr int kAvx2Fp8Chunk = 32;  // e4m3 codes per step
 constexpr int kAvx2Fp4Chunk = 64;  // e2m1 values (32 bytes, two scale blocks) per step
 // The activations carry 2^kAvx2Fp8Shift, the decoded e4m3 weights 2^-120; the block scale makes up
@@ -50,7 +50,8 @@ HWY_INLINE __m256i TrackE4M3NaN(const uint8_t* w, __m256i seen) {
   return _mm256_max_epu8(seen, _mm256_add_epi8(v, v));
 }
 HWY_INLINE bool SawE4M3NaN(__m256i seen) {
-  return _mm256_movemask_epi8(_mm256_cmpeq_epi8(seen, _mm256_set1_epi8(static_cast<char>(0xfe)))) != 0;
+  const __m256i hit = _mm256_cmpeq_epi8(seen, _mm256_set1_epi8(static_cast<char>(0xfe)));
+  return _mm256_movemask_epi8(hit) != 0;
 }
 
 // The activation order of DecodeE4M3x16: per 16 values, the even ones then the odd ones.
@@ -82,11 +83,12 @@ Avx2Fp8Acts PrepareAvx2Fp8Acts(const float* rows, int m, int k, std::vector<floa
     for (int r = r0; r < r1; ++r) {
       const float* x = rows + static_cast<size_t>(r) * k;
       int shift = kAvx2Fp8Shift;
-      if (unit) {  // quantized activations are e4m3 values, |q| <= 448
+      if (unit) {  // bf16 activations may exceed 448 (quantized ones are e4m3 values, |q| <= 448)
         __m256 vmax = _mm256_setzero_ps();
         const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
         int i = 0;
-        for (; i + 8 <= k; i += 8) vmax = _mm256_max_ps(vmax, _mm256_and_ps(_mm256_loadu_ps(x + i), abs_mask));
+        for (; i + 8 <= k; i += 8)
+          vmax = _mm256_max_ps(vmax, _mm256_and_ps(_mm256_loadu_ps(x + i), abs_mask));
         alignas(32) float lanes[8];
         _mm256_store_ps(lanes, vmax);
         float amax = 0.0f;
@@ -100,8 +102,10 @@ Avx2Fp8Acts PrepareAvx2Fp8Acts(const float* rows, int m, int k, std::vector<floa
       int i = 0;
       for (; i + 16 <= k; i += 16) {  // evens then odds of 16 values (Fp8ActSlot)
         const __m256 a = _mm256_loadu_ps(x + i), b = _mm256_loadu_ps(x + i + 8);
-        const __m256d even = _mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), 0xd8);
-        const __m256d odd = _mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xdd)), 0xd8);
+        const __m256d even =
+            _mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), 0xd8);
+        const __m256d odd =
+            _mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xdd)), 0xd8);
         _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_castpd_ps(even), scale));
         _mm256_storeu_ps(out + i + 8, _mm256_mul_ps(_mm256_castpd_ps(odd), scale));
       }
@@ -112,11 +116,12 @@ Avx2Fp8Acts PrepareAvx2Fp8Acts(const float* rows, int m, int k, std::vector<floa
   return p;
 }
 
-// The codes of chunk [i0, i0 + 32) of a row of k: in place, or copied zero-padded at the row's end.
-HWY_INLINE const uint8_t* Fp8ChunkCodes(const uint8_t* row, int k, int i0, uint8_t* pad) {
-  if (i0 + kAvx2Fp8Chunk <= k) return row + i0;
-  std::memset(pad, 0, kAvx2Fp8Chunk);
-  std::memcpy(pad, row + i0, k - i0);
+// Bytes [at, at + 32) of a row of `row_bytes` (e4m3 codes or e2m1 pairs, both 32 bytes per step):
+// in place, or copied zero-padded at the row's end (code 0 is +0 in both formats).
+HWY_INLINE const uint8_t* ChunkBytes32(const uint8_t* row, int row_bytes, int at, uint8_t* pad) {
+  if (at + 32 <= row_bytes) return row + at;
+  std::memset(pad, 0, 32);
+  std::memcpy(pad, row + at, row_bytes - at);
   return pad;
 }
 
@@ -170,7 +175,7 @@ void Fp8RowsAvx2(const uint8_t* w, int k, const uint8_t* ws, const float* xp, co
     for (int r = 0; r < R; ++r) p[r] = _mm256_setzero_ps();
     for (int i0 = full * kQuantBlock; i0 < k; i0 += kAvx2Fp8Chunk) {
       for (int r = 0; r < R; ++r) {
-        p[r] = Fp8ChunkDot(Fp8ChunkCodes(w + static_cast<size_t>(r) * k, k, i0, pad), xp + i0, p[r],
+        p[r] = Fp8ChunkDot(ChunkBytes32(w + static_cast<size_t>(r) * k, k, i0, pad), xp + i0, p[r],
                            &seen[r]);
       }
     }
@@ -185,7 +190,7 @@ void Fp8RowsAvx2(const uint8_t* w, int k, const uint8_t* ws, const float* xp, co
 using Fp8RowsAvx2Fn = void (*)(const uint8_t*, int, const uint8_t*, const float*, const float*,
                                float, const uint8_t*, float*);
 constexpr Fp8RowsAvx2Fn kFp8RowsAvx2[kAvx2Rows] = {Fp8RowsAvx2<1>, Fp8RowsAvx2<2>, Fp8RowsAvx2<3>,
-                                                  Fp8RowsAvx2<4>};
+                                                   Fp8RowsAvx2<4>};
 
 // ---- the GEMM (m > 1): a panel of kAvx2Rows weight rows decoded once, 4 × MR register tiles
 
@@ -195,7 +200,7 @@ bool DecodeFp8PanelRow(const uint8_t* row, int k, int kp, float* out) {
   alignas(32) uint8_t pad[kAvx2Fp8Chunk];
   __m256i seen = _mm256_setzero_si256();
   for (int i0 = 0; i0 < kp; i0 += kAvx2Fp8Chunk) {
-    const uint8_t* c = Fp8ChunkCodes(row, k, i0, pad);
+    const uint8_t* c = ChunkBytes32(row, k, i0, pad);
     seen = TrackE4M3NaN(c, seen);
     __m256 v[4];
     DecodeE4M3x16(c, &v[0], &v[1]);
@@ -251,19 +256,22 @@ void PanelRowsAvx2(const float* wp, const float* xp, int m, int kp, int k, int b
                    const Scale& scale_of_row, float* out /* m × NR */) {
   int r = 0;
   for (; r + 3 <= m; r += 3) {
-    PanelTileAvx2<NR, 3>(wp, xp + static_cast<size_t>(r) * kp, kp, k, block,
-                         [&](int i, int j, int b) { return scale_of_row(i, r + j, b); },
-                         out + static_cast<size_t>(r) * NR);
+    PanelTileAvx2<NR, 3>(
+        wp, xp + static_cast<size_t>(r) * kp, kp, k, block,
+        [&](int i, int j, int b) { return scale_of_row(i, r + j, b); },
+        out + static_cast<size_t>(r) * NR);
   }
   for (; r + 2 <= m; r += 2) {
-    PanelTileAvx2<NR, 2>(wp, xp + static_cast<size_t>(r) * kp, kp, k, block,
-                         [&](int i, int j, int b) { return scale_of_row(i, r + j, b); },
-                         out + static_cast<size_t>(r) * NR);
+    PanelTileAvx2<NR, 2>(
+        wp, xp + static_cast<size_t>(r) * kp, kp, k, block,
+        [&](int i, int j, int b) { return scale_of_row(i, r + j, b); },
+        out + static_cast<size_t>(r) * NR);
   }
   for (; r < m; ++r) {
-    PanelTileAvx2<NR, 1>(wp, xp + static_cast<size_t>(r) * kp, kp, k, block,
-                         [&](int i, int, int b) { return scale_of_row(i, r, b); },
-                         out + static_cast<size_t>(r) * NR);
+    PanelTileAvx2<NR, 1>(
+        wp, xp + static_cast<size_t>(r) * kp, kp, k, block,
+        [&](int i, int, int b) { return scale_of_row(i, r, b); },
+        out + static_cast<size_t>(r) * NR);
   }
 }
 
@@ -272,10 +280,14 @@ template <class Scale>
 void PanelAvx2(int rows, const float* wp, const float* xp, int m, int kp, int k, int block,
                const Scale& scale, float* out) {
   switch (rows) {
-    case 1: return PanelRowsAvx2<1>(wp, xp, m, kp, k, block, scale, out);
-    case 2: return PanelRowsAvx2<2>(wp, xp, m, kp, k, block, scale, out);
-    case 3: return PanelRowsAvx2<3>(wp, xp, m, kp, k, block, scale, out);
-    default: return PanelRowsAvx2<4>(wp, xp, m, kp, k, block, scale, out);
+    case 1:
+      return PanelRowsAvx2<1>(wp, xp, m, kp, k, block, scale, out);
+    case 2:
+      return PanelRowsAvx2<2>(wp, xp, m, kp, k, block, scale, out);
+    case 3:
+      return PanelRowsAvx2<3>(wp, xp, m, kp, k, block, scale, out);
+    default:
+      return PanelRowsAvx2<4>(wp, xp, m, kp, k, block, scale, out);
   }
 }
 
@@ -315,9 +327,8 @@ void Fp8BlocksAvx2(const Avx2Fp8Acts& a, int m, const Fp8Weight& w, int b0, int 
 }
 
 void LinearFp8Avx2(const Avx2Fp8Acts& a, int m, const Fp8Weight& w, float* y) {
-  ThreadPool::Global().ParallelFor(CeilDiv(w.n, kQuantBlock), [&](int b0, int b1) {
-    Fp8BlocksAvx2(a, m, w, b0, b1, y);
-  });
+  ThreadPool::Global().ParallelFor(CeilDiv(w.n, kQuantBlock),
+                                   [&](int b0, int b1) { Fp8BlocksAvx2(a, m, w, b0, b1, y); });
 }
 
 // ---- MXFP4
@@ -327,12 +338,12 @@ void LinearFp8Avx2(const Avx2Fp8Acts& a, int m, const Fp8Weight& w, float* y) {
 // block), lanes 4-7 from bytes 16-31 (the second), see Fp4ActSlot.
 HWY_INLINE void DecodeE2M1x64(const uint8_t* w, __m256* v) {
   // bf16 of E2M1ToFloat(c), low and high byte, per nibble c (both 128-bit lanes the same).
-  const __m256i lo_tab = _mm256_setr_epi8(0, 0, -128, -64, 0, 64, -128, -64, 0, 0, -128, -64, 0, 64,
-                                          -128, -64, 0, 0, -128, -64, 0, 64, -128, -64, 0, 0, -128,
-                                          -64, 0, 64, -128, -64);
-  const __m256i hi_tab = _mm256_setr_epi8(0, 0x3f, 0x3f, 0x3f, 0x40, 0x40, 0x40, 0x40, -128, -65, -65,
-                                          -65, -64, -64, -64, -64, 0, 0x3f, 0x3f, 0x3f, 0x40, 0x40,
-                                          0x40, 0x40, -128, -65, -65, -65, -64, -64, -64, -64);
+  const __m256i lo_tab =
+      _mm256_setr_epi8(0, 0, -128, -64, 0, 64, -128, -64, 0, 0, -128, -64, 0, 64, -128, -64, 0, 0,
+                       -128, -64, 0, 64, -128, -64, 0, 0, -128, -64, 0, 64, -128, -64);
+  const __m256i hi_tab = _mm256_setr_epi8(
+      0, 0x3f, 0x3f, 0x3f, 0x40, 0x40, 0x40, 0x40, -128, -65, -65, -65, -64, -64, -64, -64, 0, 0x3f,
+      0x3f, 0x3f, 0x40, 0x40, 0x40, 0x40, -128, -65, -65, -65, -64, -64, -64, -64);
   const __m256i nib = _mm256_set1_epi8(0x0f);
   const __m256i high_half = _mm256_set1_epi32(static_cast<int>(0xffff0000u));
   const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w));
@@ -396,14 +407,6 @@ Avx2Fp4Acts PrepareAvx2Fp4Acts(const detail::QuantizedRows& a, int m, int k) {
   return p;
 }
 
-// The bytes of chunk c of a row of `row_bytes`: in place, or copied zero-padded at the row's end.
-HWY_INLINE const uint8_t* Fp4ChunkBytes(const uint8_t* row, int row_bytes, int c, uint8_t* pad) {
-  if ((c + 1) * 32 <= row_bytes) return row + c * 32;
-  std::memset(pad, 0, 32);
-  std::memcpy(pad, row + c * 32, row_bytes - c * 32);
-  return pad;
-}
-
 // The scales of 8 blocks (8 bytes at ws) as E8M0ToFloat's values.
 HWY_INLINE __m256 E8M0x8(const uint8_t* ws) {
   const __m256i e = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(ws)));
@@ -417,10 +420,12 @@ HWY_INLINE __m256 E8M0x8(const uint8_t* ws) {
 
 // Chunk cc (0..3) of E8M0x8's blocks as Fp4ChunkScales gives it: lanes 0-3 block 2cc, 4-7 2cc + 1.
 HWY_INLINE __m256 ChunkScalesOf8(__m256 s8, int cc) {
-  alignas(32) static const int32_t kLanes[4][8] = {
-      {0, 0, 0, 0, 1, 1, 1, 1}, {2, 2, 2, 2, 3, 3, 3, 3}, {4, 4, 4, 4, 5, 5, 5, 5},
-      {6, 6, 6, 6, 7, 7, 7, 7}};
-  return _mm256_permutevar8x32_ps(s8, _mm256_load_si256(reinterpret_cast<const __m256i*>(kLanes[cc])));
+  alignas(32) static const int32_t kLanes[4][8] = {{0, 0, 0, 0, 1, 1, 1, 1},
+                                                   {2, 2, 2, 2, 3, 3, 3, 3},
+                                                   {4, 4, 4, 4, 5, 5, 5, 5},
+                                                   {6, 6, 6, 6, 7, 7, 7, 7}};
+  return _mm256_permutevar8x32_ps(s8,
+                                  _mm256_load_si256(reinterpret_cast<const __m256i*>(kLanes[cc])));
 }
 
 // acc += the partial of one chunk (bytes at w, activations at x) times its scales.
@@ -464,8 +469,9 @@ void Fp4RowsAvx2(const uint8_t* w, const uint8_t* ws, int k, const float* xp, co
   for (int c = 4 * groups; c < chunks; ++c) {
     const float* x = xp + static_cast<size_t>(c) * kAvx2Fp4Chunk;
     for (int r = 0; r < R; ++r) {
-      acc[r] = Fp4ChunkDot(Fp4ChunkBytes(w + static_cast<size_t>(r) * row_bytes, row_bytes, c, pad),
-                           x, Fp4ChunkScales(ws + static_cast<size_t>(r) * k32, k32, c), acc[r]);
+      acc[r] =
+          Fp4ChunkDot(ChunkBytes32(w + static_cast<size_t>(r) * row_bytes, row_bytes, 32 * c, pad),
+                      x, Fp4ChunkScales(ws + static_cast<size_t>(r) * k32, k32, c), acc[r]);
     }
   }
   for (int r = 0; r < R; ++r) y[r] = RoundBf16(LaneSum8(acc[r]));
@@ -474,7 +480,7 @@ void Fp4RowsAvx2(const uint8_t* w, const uint8_t* ws, int k, const float* xp, co
 using Fp4RowsAvx2Fn = void (*)(const uint8_t*, const uint8_t*, int, const float*, const uint8_t*,
                                float*);
 constexpr Fp4RowsAvx2Fn kFp4RowsAvx2[kAvx2Rows] = {Fp4RowsAvx2<1>, Fp4RowsAvx2<2>, Fp4RowsAvx2<3>,
-                                                  Fp4RowsAvx2<4>};
+                                                   Fp4RowsAvx2<4>};
 
 // Rows [n0, n1) of y (n0 a multiple of kAvx2Rows).
 void Fp4RowsRangeAvx2(const Avx2Fp4Acts& a, int m, const Fp4Weight& w, int n0, int n1, float* y) {
@@ -489,14 +495,16 @@ void Fp4RowsRangeAvx2(const Avx2Fp4Acts& a, int m, const Fp4Weight& w, int n0, i
     const uint8_t* wr = w.w + static_cast<size_t>(n) * row_bytes;
     const uint8_t* ws = w.scale + static_cast<size_t>(n) * k32;
     if (m == 1) {
-      const uint8_t* next = n + 2 * rows <= w.n ? wr + static_cast<size_t>(rows) * row_bytes : nullptr;
+      const uint8_t* next =
+          n + 2 * rows <= w.n ? wr + static_cast<size_t>(rows) * row_bytes : nullptr;
       kFp4RowsAvx2[rows - 1](wr, ws, k, a.xp.data(), next, y + n);
       continue;
     }
     for (int i = 0; i < rows; ++i) {
       for (int c = 0; c < chunks; ++c) {
         __m256 v[8];
-        DecodeE2M1x64(Fp4ChunkBytes(wr + static_cast<size_t>(i) * row_bytes, row_bytes, c, pad), v);
+        DecodeE2M1x64(ChunkBytes32(wr + static_cast<size_t>(i) * row_bytes, row_bytes, 32 * c, pad),
+                      v);
         float* dst = panel.data() + static_cast<size_t>(i) * kp + c * kAvx2Fp4Chunk;
         for (int j = 0; j < 8; ++j) _mm256_storeu_ps(dst + 8 * j, v[j]);
         scales[static_cast<size_t>(i) * chunks + c] =
