@@ -563,13 +563,55 @@ TEST(FastLinear, FastPrefillMatchesRef) {
   });
   EXPECT_EQ(FastPrefill(), cpu::FastGemmEnabled());
 #ifdef DSV4_HAVE_ONEDNN
-  // oneDNN really ran (where the CPU has the AVX-512 BF16 kernels that call it).
-  if (std::string(cpu::TargetName()).find("+BF16") != std::string::npos) {
-    EXPECT_GT(cpu::OneDnnGemmCalls(), calls_before);
-  }
+  // oneDNN really ran: its brgemm on AVX-512 BF16, its sgemm on every other target.
+  EXPECT_GT(cpu::OneDnnGemmCalls(), calls_before);
 #else
   EXPECT_EQ(cpu::OneDnnGemmCalls(), calls_before);
 #endif
+  SetFastPrefill(false);
+}
+
+// Fast-prefill mode with block scales outside the range where folding them into fp32 operands
+// keeps every product exact (linear_sgemm-inl.h: 2^-54..2^46): the call takes the default
+// kernels instead, so it equals default mode bit for bit (and ref within 1 bf16 ulp). Weight
+// scales of 2^-120 (folded, small codes would become fp32 subnormals) and 2^100. (Activation scales cannot leave the range: the quantizer's amax floor
+// of 1e-4 keeps s_x ≥ 2^-22.)
+TEST(FastLinear, FastPrefillKeepsExactProductsAtExtremeScales) {
+  ForEachTarget([] {
+    std::mt19937 rng(31);
+    const int m = cpu::kFastGemmMinRows + 1, n = 140, k = 256;
+    const std::vector<float> x = RandomActivations(rng, m, k);
+    std::vector<uint8_t> w8(static_cast<size_t>(n) * k), s8(2 * 2);
+    for (auto& c : w8) c = static_cast<uint8_t>(rng() % 0x7f) | (rng() & 0x80);
+    std::vector<uint8_t> w4(static_cast<size_t>(n) * k / 2), s4(static_cast<size_t>(n) * k / 32);
+    for (auto& b : w4) b = static_cast<uint8_t>(rng());
+    for (const int scale_byte : {127 - 120, 127 + 100}) {
+      const std::string what = " scale byte " + std::to_string(scale_byte);
+      for (auto& e : s8) e = static_cast<uint8_t>(scale_byte);
+      for (auto& e : s4) e = static_cast<uint8_t>(scale_byte);
+      const Fp8Weight wt8{w8.data(), s8.data(), n, k};
+      const Fp4Weight wt4{w4.data(), s4.data(), n, k};
+      std::vector<float> fast8(static_cast<size_t>(m) * n), fast4(fast8.size()), base8(fast8.size()),
+          base4(fast8.size()), ref_y(fast8.size());
+      SetFastPrefill(true);
+      const int64_t calls_before = cpu::OneDnnGemmCalls();
+      cpu::LinearFp8(x.data(), m, wt8, fast8.data());
+      cpu::LinearFp4(x.data(), m, wt4, fast4.data());
+      if (std::string(cpu::TargetName()).find("+BF16") == std::string::npos) {
+        EXPECT_EQ(cpu::OneDnnGemmCalls(), calls_before) << what;  // sgemm declined
+      }
+      SetFastPrefill(false);
+      cpu::LinearFp8(x.data(), m, wt8, base8.data());
+      cpu::LinearFp4(x.data(), m, wt4, base4.data());
+      EXPECT_TRUE(std::equal(fast8.begin(), fast8.end(), base8.begin())) << "fp8" << what;
+      EXPECT_TRUE(std::equal(fast4.begin(), fast4.end(), base4.begin())) << "fp4" << what;
+      UlpStats stats;
+      ref::LinearFp8(x.data(), m, wt8, ref_y.data());
+      ExpectWithinOneBf16Ulp(fast8, ref_y, &stats, "fp8 vs ref" + what);
+      ref::LinearFp4(x.data(), m, wt4, ref_y.data());
+      ExpectWithinOneBf16Ulp(fast4, ref_y, &stats, "fp4 vs ref" + what);
+    }
+  });
   SetFastPrefill(false);
 }
 

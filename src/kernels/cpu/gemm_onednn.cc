@@ -40,6 +40,10 @@ bool OneDnnGemmBf16(const uint16_t*, size_t, int, const uint16_t*, size_t, int, 
   return false;
 }
 
+bool OneDnnSgemm(const float*, size_t, int, const float*, size_t, int, int, float*, size_t) {
+  return false;
+}
+
 #else
 
 bool FastGemmEnabled() {
@@ -55,6 +59,15 @@ bool FastGemmEnabled() {
 }
 
 namespace {
+
+// oneDNN's OpenMP teams on a pool thread: that thread only (the pool splits the work).
+void OneOmpThread() {
+  thread_local bool one_thread = [] {
+    omp_set_num_threads(1);
+    return true;
+  }();
+  (void)one_thread;
+}
 
 // Shape and strides of one GEMM: what a matmul primitive is specialised for.
 using Key = std::tuple<int, int, int, size_t, size_t>;  // m, rows, k, ws, xs
@@ -83,11 +96,7 @@ bool OneDnnGemmBf16(const uint16_t* w, size_t ws, int rows, const uint16_t* x, s
                     int k, float* c) {
   using dnnl::memory;
   using dt = memory::data_type;
-  thread_local bool one_thread = [] {
-    omp_set_num_threads(1);  // this thread's OpenMP teams: itself only
-    return true;
-  }();
-  (void)one_thread;
+  OneOmpThread();
   Cache& cache = GetCache();
   const Key key{m, rows, k, ws, xs};
   std::shared_ptr<const Entry> e;
@@ -135,6 +144,19 @@ bool OneDnnGemmBf16(const uint16_t* w, size_t ws, int rows, const uint16_t* x, s
   } catch (const dnnl::error&) {
     return false;
   }
+  g_calls.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+// Row-major Y[m, rows] = X[m, k] · W[rows, k]^T: sgemm's B operand transposed, so neither operand
+// is copied here (sgemm packs its own panels).
+bool OneDnnSgemm(const float* w, size_t ws, int rows, const float* x, size_t xs, int m, int k,
+                 float* y, size_t ys) {
+  OneOmpThread();
+  const dnnl_status_t st =
+      dnnl_sgemm('N', 'T', m, rows, k, 1.0f, x, static_cast<dnnl_dim_t>(xs), w,
+                 static_cast<dnnl_dim_t>(ws), 0.0f, y, static_cast<dnnl_dim_t>(ys));
+  if (st != dnnl_success) return false;
   g_calls.fetch_add(1, std::memory_order_relaxed);
   return true;
 }

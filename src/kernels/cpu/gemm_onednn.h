@@ -25,7 +25,15 @@ void SetFastPrefill(bool on);
 bool OneDnnGemmBf16(const uint16_t* w, size_t ws, int rows, const uint16_t* x, size_t xs, int m,
                     int k, float* c);
 
-// OneDnnGemmBf16 calls that ran on oneDNN since the process started (tests: the path is taken).
+// y[j·ys + i] = Σ_t w[i·ws + t] · x[j·xs + t] for i < rows, j < m, t < k: fp32 in and out,
+// written straight into y, sums in the order of oneDNN's own sgemm (its jit kernels pick AVX2 or
+// AVX-512 at run time), on the calling thread only. The fast-prefill GEMM of the targets without
+// AVX-512 BF16 (linear_sgemm-inl.h). False (nothing written) when oneDNN is unavailable.
+bool OneDnnSgemm(const float* w, size_t ws, int rows, const float* x, size_t xs, int m, int k,
+                 float* y, size_t ys);
+
+// OneDnnGemmBf16 and OneDnnSgemm calls that ran on oneDNN since the process started (tests: the
+// path is taken).
 int64_t OneDnnGemmCalls();
 
 }  // namespace dsv4::cpu

@@ -278,6 +278,8 @@ void LinearFp4Portable(const detail::QuantizedRows& a, int m, const Fp4Weight& w
 #include "kernels/cpu/linear_avx2-inl.h"
 #endif
 
+#include "kernels/cpu/linear_sgemm-inl.h"  // every target: fast prefill where there is no BF16
+
 bool UsesBf16Kernels() {
 #if HWY_TARGET == HWY_AVX3_DL
   return HasAvx512Bf16();
@@ -296,6 +298,7 @@ void LinearFp8Impl(const float* x, int m, const Fp8Weight& w, float* y) {
 #if HWY_TARGET == HWY_AVX3_DL
   if (HasAvx512Bf16()) return LinearFp8Bf16(std::move(a), m, w, y);
 #endif
+  if (UseSgemm(m) && LinearFp8Sgemm(a, m, w, y)) return;
 #if HWY_TARGET == HWY_AVX2
   return LinearFp8Avx2(PrepareAvx2Fp8Acts(a.q.data(), m, w.k, std::move(a.s)), m, w, y);
 #endif
@@ -316,6 +319,7 @@ void LinearFp4Impl(const float* x, int m, const Fp4Weight& w, float* y) {
 #if HWY_TARGET == HWY_AVX3_DL
   if (HasAvx512Bf16()) return LinearFp4Bf16(a, m, w, y);
 #endif
+  if (UseSgemm(m) && LinearFp4Sgemm(a, m, w, y)) return;
 #if HWY_TARGET == HWY_AVX2
   return LinearFp4Avx2(a, m, w, y);
 #endif
@@ -361,6 +365,7 @@ void LinearFp8AsBf16Impl(const float* x, int m, const Fp8Weight& w, float* y) {
 #if HWY_TARGET == HWY_AVX3_DL
   if (HasAvx512Bf16()) return LinearFp8Bf16(UnitScaledActs(std::move(xb), m, k), m, w, y);
 #endif
+  if (UseSgemm(m)) return LinearFp8AsBf16Sgemm(xb.data(), m, w, y);
 #if HWY_TARGET == HWY_AVX2
   return LinearFp8Avx2(PrepareAvx2Fp8Acts(xb.data(), m, k, {}), m, w, y);
 #endif
@@ -416,6 +421,7 @@ void LinearBf16Impl(const float* x, int m, const Bf16Weight& w, float* y, bool r
   // bf16-valued activations (every caller in the model): the bf16 dot-product kernel.
   if (HasAvx512Bf16() && LinearBf16Dot(x, m, w, y, round_bf16)) return;
 #endif
+  if (UseSgemm(m) && !UsesBf16Kernels()) return LinearBf16Sgemm(x, m, w, y, round_bf16);
   const int k = w.k;
   constexpr int kTileActs = 3;  // activation rows per DotBf16Tile
   ThreadPool::Global().ParallelFor(w.n, [&](int n0, int n1) {
