@@ -6,8 +6,9 @@
 // decoded in registers to bf16 by byte shuffles, multiplied with `vdpbf16ps` (Highway 1.0.3 has no
 // op for it, hence the intrinsics there), and so do bf16-weight linears whose activations are bf16
 // values (all of the model's: head, gate, compressors, indexer weights_proj). On AVX2 (Zen 2/3,
-// Haswell+) the FP8/FP4 kernels of linear_avx2-inl.h run instead: weights decoded in registers to
-// exact fp32 by integer shuffles, fp32 FMA per scale block (bf16 weights stay on the portable path).
+// Haswell+; also AVX-512 CPUs without BF16) the FP8/FP4 kernels of linear_avx2-inl.h run instead:
+// weights decoded in registers to exact fp32 by integer shuffles, fp32 FMA per scale block (bf16
+// weights stay on the portable path).
 //
 // Numerics (kernels.h): activations quantized exactly as ref (ref::QuantizeE4M3); products of e4m3
 // and e4m3/e2m1 values are exact in fp32 and in bf16; per scale block one fp32 partial sum, times
@@ -274,8 +275,15 @@ void LinearFp4Portable(const detail::QuantizedRows& a, int m, const Fp4Weight& w
 #pragma GCC diagnostic pop
 #endif
 
-#if HWY_TARGET == HWY_AVX2
+// The AVX2 kernels also serve the AVX-512 targets on CPUs without AVX512_BF16 (AVX3: Skylake-SP,
+// Cascade Lake; AVX3_DL without BF16: Ice Lake), unchanged: 256-bit code, which those CPUs run at
+// full width (the portable kernels they had before decode a row to a buffer first).
+#undef DSV4_AVX2_KERNELS
+#if HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+#define DSV4_AVX2_KERNELS 1
 #include "kernels/cpu/linear_avx2-inl.h"
+#else
+#define DSV4_AVX2_KERNELS 0
 #endif
 
 #include "kernels/cpu/linear_sgemm-inl.h"  // every target: fast prefill where there is no BF16
@@ -299,7 +307,7 @@ void LinearFp8Impl(const float* x, int m, const Fp8Weight& w, float* y) {
   if (HasAvx512Bf16()) return LinearFp8Bf16(std::move(a), m, w, y);
 #endif
   if (UseSgemm(m) && LinearFp8Sgemm(a, m, w, y)) return;
-#if HWY_TARGET == HWY_AVX2
+#if DSV4_AVX2_KERNELS  // on AVX3_DL only reached without BF16
   return LinearFp8Avx2(PrepareAvx2Fp8Acts(a.q.data(), m, w.k, std::move(a.s)), m, w, y);
 #endif
   LinearFp8Portable(a, m, w, y);
@@ -320,7 +328,7 @@ void LinearFp4Impl(const float* x, int m, const Fp4Weight& w, float* y) {
   if (HasAvx512Bf16()) return LinearFp4Bf16(a, m, w, y);
 #endif
   if (UseSgemm(m) && LinearFp4Sgemm(a, m, w, y)) return;
-#if HWY_TARGET == HWY_AVX2
+#if DSV4_AVX2_KERNELS  // on AVX3_DL only reached without BF16
   return LinearFp4Avx2(a, m, w, y);
 #endif
   LinearFp4Portable(a, m, w, y);
@@ -366,7 +374,7 @@ void LinearFp8AsBf16Impl(const float* x, int m, const Fp8Weight& w, float* y) {
   if (HasAvx512Bf16()) return LinearFp8Bf16(UnitScaledActs(std::move(xb), m, k), m, w, y);
 #endif
   if (UseSgemm(m)) return LinearFp8AsBf16Sgemm(xb.data(), m, w, y);
-#if HWY_TARGET == HWY_AVX2
+#if DSV4_AVX2_KERNELS  // on AVX3_DL only reached without BF16
   return LinearFp8Avx2(PrepareAvx2Fp8Acts(xb.data(), m, k, {}), m, w, y);
 #endif
   ThreadPool::Global().ParallelFor(CeilDiv(w.n, kQuantBlock), [&](int b0, int b1) {

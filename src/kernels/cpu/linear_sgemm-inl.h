@@ -115,7 +115,7 @@ inline bool LinearFp4Sgemm(const detail::QuantizedRows& a, int m, const Fp4Weigh
   const size_t scale_bytes = static_cast<size_t>(w.n) * k32;
   if (!std::all_of(w.scale, w.scale + scale_bytes, SgemmScaleByteOk)) return false;
   if (!std::all_of(a.s.begin(), a.s.end(), SgemmScaleOk)) return false;
-#if HWY_TARGET == HWY_AVX2
+#if DSV4_AVX2_KERNELS
   // The AVX2 kernels' in-register e2m1 decode (~6x the scalar table's speed, which was ~12% of
   // this path's time at m = 192): both operands in its order per 64 values, zero-padded to kp.
   const Avx2Fp4Acts x = PrepareAvx2Fp4Acts(a, m, k);
