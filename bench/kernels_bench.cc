@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -110,7 +111,16 @@ struct WeightCopies {
   uint8_t* at(int i) { return data.data() + static_cast<size_t>(i % copies) * bytes_each; }
 };
 
-enum Impl { kRef = 0, kFast = 1 };
+// kFastPrefill: the fast kernels in fast-prefill mode (kernels.h; oneDNN from 64 rows).
+enum Impl { kRef = 0, kFast = 1, kFastPrefill = 2 };
+
+// Sets fast-prefill mode for one benchmark run (kFastPrefill) and restores the default after.
+struct FastPrefillScope {
+  explicit FastPrefillScope(const benchmark::State& state) {
+    SetFastPrefill(state.range(0) == kFastPrefill);
+  }
+  ~FastPrefillScope() { SetFastPrefill(false); }
+};
 
 void Report(benchmark::State& state, size_t weight_bytes) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * weight_bytes));
@@ -120,7 +130,9 @@ void Report(benchmark::State& state, size_t weight_bytes) {
   state.counters["of_dram"] =
       benchmark::Counter(bytes / DramReadBytesPerSecond(), benchmark::Counter::kIsRate);
   state.counters["threads"] = ThreadPool::Global().size();
-  state.SetLabel(state.range(0) == kRef ? "ref" : cpu::TargetName());
+  state.SetLabel(state.range(0) == kRef           ? "ref"
+                 : state.range(0) == kFastPrefill ? std::string(cpu::TargetName()) + " fast-prefill"
+                                                  : std::string(cpu::TargetName()));
 }
 
 // MXFP4 expert w1 of V4-Flash: [2048, 4096] with m activation rows (1: the decode hot path; 192:
@@ -136,6 +148,7 @@ void Fp4Bench(benchmark::State& state, int m) {
   std::vector<float> x(static_cast<size_t>(m) * k), y(static_cast<size_t>(m) * n);
   for (size_t i = 0; i < x.size(); ++i) x[i] = RoundBf16(std::sin(0.37f * static_cast<float>(i)));
   DramReadBytesPerSecond();
+  const FastPrefillScope mode(state);
   int it = 0;
   for (auto _ : state) {
     const Fp4Weight wt{w.at(it), w.at(it) + codes, n, k};
@@ -157,7 +170,12 @@ BENCHMARK(BM_Fp4Gemv)
     ->MinTime(0.5)
     ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_Fp4Gemm192)->Arg(kRef)->Iterations(1)->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_Fp4Gemm192)->Arg(kFast)->UseRealTime()->MinTime(0.5)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Fp4Gemm192)
+    ->Arg(kFast)
+    ->Arg(kFastPrefill)
+    ->UseRealTime()
+    ->MinTime(0.5)
+    ->Unit(benchmark::kMillisecond);
 
 // FP8 [4096, 8192] with m activation rows (1: GEMV; 64: a small GEMM, prefill chunk / batch).
 void Fp8Bench(benchmark::State& state, int m) {
@@ -174,6 +192,7 @@ void Fp8Bench(benchmark::State& state, int m) {
   std::vector<float> x(static_cast<size_t>(m) * k), y(static_cast<size_t>(m) * n);
   for (size_t i = 0; i < x.size(); ++i) x[i] = RoundBf16(std::sin(0.37f * i));
   DramReadBytesPerSecond();
+  const FastPrefillScope mode(state);
   int it = 0;
   for (auto _ : state) {
     const Fp8Weight wt{w.at(it), w.at(it) + codes, n, k};
@@ -195,7 +214,12 @@ BENCHMARK(BM_Fp8Gemv)
     ->MinTime(0.5)
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Fp8Gemm64)->Arg(kRef)->Iterations(1)->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_Fp8Gemm64)->Arg(kFast)->UseRealTime()->MinTime(0.5)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Fp8Gemm64)
+    ->Arg(kFast)
+    ->Arg(kFastPrefill)
+    ->UseRealTime()
+    ->MinTime(0.5)
+    ->Unit(benchmark::kMillisecond);
 
 // BF16 [4096, 4096] GEMV with fp32 out (compressor, gate and lm-head form).
 void BM_Bf16Gemv(benchmark::State& state) {
