@@ -141,10 +141,11 @@ bool UseRefKernels();
 // row's output never depends on how many rows share the call: batched decode equals separate
 // decodes, and a prompt prefilled in chunks equals one prefilled at once, bit for bit. Fast-prefill
 // mode gives that up from 64 activation rows: there the linears run on oneDNN where it is built in
-// (cpu/gemm_onednn.h), fp32 sums in oneDNN's own order, ~10% faster in the linear layers of a
-// 512-token prefill on this 2-core Zen 4 (docs/kernels.md); a row's last bits then depend on the
-// rows beside it and on the thread count. On: DSV4_FAST_PREFILL=1, `--fast-prefill` (bench, serve),
-// or this call (before or between forwards).
+// (cpu/gemm_onednn.h: its bf16 brgemm on AVX-512 BF16, its fp32 sgemm on every other CPU), fp32
+// sums of the same exact products in oneDNN's own order: in the linear layers of a 512-token
+// prefill ~10% faster on a 2-core Zen 4, ~20-40% on a 2-core Zen 3 (docs/kernels.md); a row's last
+// bits then depend on the rows beside it and on the thread count. On: DSV4_FAST_PREFILL=1,
+// `--fast-prefill` (bench, serve), or this call (before or between forwards).
 void SetFastPrefill(bool on);
 bool FastPrefill();
 
