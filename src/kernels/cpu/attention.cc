@@ -32,10 +32,11 @@ namespace dsv4::cpu::detail {
 constexpr int kAttnBlock = 64;  // list slots per online-softmax step (as the reference kernel)
 constexpr int kHeadGroup = 4;   // heads sharing one pass over each KV row
 // KV rows sharing one pass over the group's q (scores): 4 with AVX-512's 32 registers (16
-// accumulators); 2 on the other targets, where 4 rows' 16 accumulators, 4 rows and q are more than
-// AVX2's 16 ymm registers. Each dot is the same chain and lane sum either way (same bits).
+// accumulators); 3 on the other targets (12 accumulators, 3 rows and q: AVX2's 16 ymm registers;
+// 4 rows spilled, and 2 rows' 8 dot chains were FMA-latency-bound: session 10, −20-30% per call
+// with 3). Each dot is the same chain and lane sum either way (same bits).
 constexpr int kRowsPerPassAvx512 = 4;
-constexpr int kRowsPerPassOther = 2;
+constexpr int kRowsPerPassOther = 3;
 }  // namespace dsv4::cpu::detail
 #endif
 
@@ -124,12 +125,33 @@ HWY_INLINE void DotHeadsRows(const float* HWY_RESTRICT q, const float* const* ro
 
 // acc[h][d] = acc[h][d] + p[j][h]·rows[j][d] for j = 0..count-1 in order, G heads: multiply, then
 // add (no FMA), as ref, element by element; the accumulators stay in registers across the rows.
+// Two vectors of d per pass: each element's additions are one dependent chain over j, so G chains
+// per pass were latency-bound (an add every ~3 cycles per chain); 2·G chains, same bits.
 template <int G>
 HWY_INLINE void AxpyHeadsRows(const float (*p)[G], const float* const* rows, int count, int dim,
                               float* HWY_RESTRICT acc) {
   const hn::ScalableTag<float> df;
   const int lanes = static_cast<int>(hn::Lanes(df));
   int d = 0;
+  for (; d + 2 * lanes <= dim; d += 2 * lanes) {
+    decltype(hn::Zero(df)) a[G], b[G];
+    for (int h = 0; h < G; ++h) {
+      a[h] = hn::LoadU(df, acc + static_cast<size_t>(h) * dim + d);
+      b[h] = hn::LoadU(df, acc + static_cast<size_t>(h) * dim + d + lanes);
+    }
+    for (int j = 0; j < count; ++j) {
+      const auto r0 = hn::LoadU(df, rows[j] + d), r1 = hn::LoadU(df, rows[j] + d + lanes);
+      for (int h = 0; h < G; ++h) {
+        const auto pj = hn::Set(df, p[j][h]);
+        a[h] = hn::Add(a[h], hn::Mul(pj, r0));
+        b[h] = hn::Add(b[h], hn::Mul(pj, r1));
+      }
+    }
+    for (int h = 0; h < G; ++h) {
+      hn::StoreU(a[h], df, acc + static_cast<size_t>(h) * dim + d);
+      hn::StoreU(b[h], df, acc + static_cast<size_t>(h) * dim + d + lanes);
+    }
+  }
   for (; d + lanes <= dim; d += lanes) {
     decltype(hn::Zero(df)) a[G];
     for (int h = 0; h < G; ++h) a[h] = hn::LoadU(df, acc + static_cast<size_t>(h) * dim + d);
