@@ -407,9 +407,13 @@ Avx2Fp4Acts PrepareAvx2Fp4Acts(const detail::QuantizedRows& a, int m, int k) {
   return p;
 }
 
-// The scales of 8 blocks (8 bytes at ws) as E8M0ToFloat's values.
+// The scales of 8 blocks (8 bytes at ws) as E8M0ToFloat's values, even blocks in the low 128-bit
+// lane and odd ones in the high lane ([s0 s2 s4 s6 | s1 s3 s5 s7]), so that ChunkScalesOf8 is an
+// in-lane permute (`vpermilps`) rather than the cross-lane `vpermps` (~1.5 cycles on Zen 3).
 HWY_INLINE __m256 E8M0x8(const uint8_t* ws) {
-  const __m256i e = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(ws)));
+  const __m128i even_odd = _mm_setr_epi8(0, 2, 4, 6, 1, 3, 5, 7, -1, -1, -1, -1, -1, -1, -1, -1);
+  const __m256i e = _mm256_cvtepu8_epi32(
+      _mm_shuffle_epi8(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(ws)), even_odd));
   __m256i bits = _mm256_slli_epi32(e, 23);
   bits = _mm256_blendv_epi8(bits, _mm256_set1_epi32(0x00400000),  // 2^-127, an fp32 subnormal
                             _mm256_cmpeq_epi32(e, _mm256_setzero_si256()));
@@ -420,12 +424,7 @@ HWY_INLINE __m256 E8M0x8(const uint8_t* ws) {
 
 // Chunk cc (0..3) of E8M0x8's blocks as Fp4ChunkScales gives it: lanes 0-3 block 2cc, 4-7 2cc + 1.
 HWY_INLINE __m256 ChunkScalesOf8(__m256 s8, int cc) {
-  alignas(32) static const int32_t kLanes[4][8] = {{0, 0, 0, 0, 1, 1, 1, 1},
-                                                   {2, 2, 2, 2, 3, 3, 3, 3},
-                                                   {4, 4, 4, 4, 5, 5, 5, 5},
-                                                   {6, 6, 6, 6, 7, 7, 7, 7}};
-  return _mm256_permutevar8x32_ps(s8,
-                                  _mm256_load_si256(reinterpret_cast<const __m256i*>(kLanes[cc])));
+  return _mm256_permutevar_ps(s8, _mm256_set1_epi32(cc));
 }
 
 // acc += the partial of one chunk (bytes at w, activations at x) times its scales.
