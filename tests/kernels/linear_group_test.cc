@@ -114,6 +114,14 @@ TEST(LinearGroup, Fp8GroupEqualsSingleCalls) {
   });
 }
 
+// FP8 jobs sharing inputs (the shared expert's w1 and w3): prepared once on AVX2.
+TEST(LinearGroup, Fp8GroupWithSharedInputsEqualsSingleCalls) {
+  ForEachTarget([] {
+    ExpectGroupEqualsSingleCalls<Fp8Weight>(35, FillFp8, cpu::LinearFp8, cpu::LinearFp8Group,
+                                            /*shared_inputs=*/true);
+  });
+}
+
 // wo_a's groups at decode (OutputProjection).
 TEST(LinearGroup, Fp8AsBf16GroupEqualsSingleCalls) {
   ForEachTarget([] {

@@ -278,6 +278,8 @@ void LinearFp4Portable(const detail::QuantizedRows& a, int m, const Fp4Weight& w
 // The AVX2 kernels also serve the AVX-512 targets on CPUs without AVX512_BF16 (AVX3: Skylake-SP,
 // Cascade Lake; AVX3_DL without BF16: Ice Lake), unchanged: 256-bit code, which those CPUs run at
 // full width (the portable kernels they had before decode a row to a buffer first).
+ScratchVector<float> RoundedActs(const float* x, int m, int k);  // below
+
 #undef DSV4_AVX2_KERNELS
 #if HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
 #define DSV4_AVX2_KERNELS 1
@@ -313,9 +315,18 @@ void LinearFp8Impl(const float* x, int m, const Fp8Weight& w, float* y) {
   LinearFp8Portable(a, m, w, y);
 }
 
+// Whether any job of a group takes the fast-prefill path (then the group runs job by job).
+template <class Job>
+bool AnyUsesSgemm(const Job* jobs, int count) {
+  return std::any_of(jobs, jobs + count, [](const Job& job) { return UseSgemm(job.m); });
+}
+
 void LinearFp8GroupImpl(const Fp8Job* jobs, int count) {
 #if HWY_TARGET == HWY_AVX3_DL
   if (HasAvx512Bf16()) return LinearFp8GroupBf16(jobs, count);
+#endif
+#if DSV4_AVX2_KERNELS
+  if (!AnyUsesSgemm(jobs, count)) return LinearFp8GroupAvx2(jobs, count, /*bf16_acts=*/false);
 #endif
   for (int j = 0; j < count; ++j) LinearFp8Impl(jobs[j].x, jobs[j].m, jobs[j].w, jobs[j].y);
 }
@@ -337,6 +348,9 @@ void LinearFp4Impl(const float* x, int m, const Fp4Weight& w, float* y) {
 void LinearFp4GroupImpl(const Fp4Job* jobs, int count) {
 #if HWY_TARGET == HWY_AVX3_DL
   if (HasAvx512Bf16()) return LinearFp4GroupBf16(jobs, count);
+#endif
+#if DSV4_AVX2_KERNELS
+  if (!AnyUsesSgemm(jobs, count)) return LinearFp4GroupAvx2(jobs, count);
 #endif
   for (int j = 0; j < count; ++j) LinearFp4Impl(jobs[j].x, jobs[j].m, jobs[j].w, jobs[j].y);
 }
@@ -410,6 +424,9 @@ void LinearFp8AsBf16GroupImpl(const Fp8Job* jobs, int count) {
     }
     return LinearFp8GroupBf16Prepared(jobs, count, std::move(acts));
   }
+#endif
+#if DSV4_AVX2_KERNELS
+  if (!AnyUsesSgemm(jobs, count)) return LinearFp8GroupAvx2(jobs, count, /*bf16_acts=*/true);
 #endif
   for (int j = 0; j < count; ++j) LinearFp8AsBf16Impl(jobs[j].x, jobs[j].m, jobs[j].w, jobs[j].y);
 }

@@ -526,3 +526,84 @@ void LinearFp4Avx2(const detail::QuantizedRows& q, int m, const Fp4Weight& w, fl
     Fp4RowsRangeAvx2(a, m, w, g0 * kAvx2Rows, std::min(w.n, g1 * kAvx2Rows), y);
   });
 }
+
+// ---- groups of independent linears (an expert's w1 and w3, every chosen expert of a step)
+
+// Runs run(j, lo, hi) over row ranges of every job, all jobs split over the pool in one pass:
+// job j's rows in units of `unit` rows, each weighted 1 + m/16 (the work of a row grows with m).
+// Calling each job alone cost a pass (a wake-up and a join) per matrix, and an expert's w1 and w3
+// prepared the same activations twice.
+template <class Job, class Run>
+void ForJobRowsAvx2(const Job* jobs, int count, int unit, const Run& run) {
+  std::vector<int64_t> first(count + 1, 0), weight(count, 1);
+  for (int j = 0; j < count; ++j) {
+    weight[j] = 1 + jobs[j].m / 16;
+    first[j + 1] = first[j] + (jobs[j].m > 0 ? CeilDiv(jobs[j].w.n, unit) * weight[j] : 0);
+  }
+  DSV4_CHECK(first[count] < (int64_t{1} << 31));
+  ThreadPool::Global().ParallelFor(static_cast<int>(first[count]), [&](int u0, int u1) {
+    for (int j = 0; j < count; ++j) {
+      if (jobs[j].m <= 0) continue;
+      auto row_at = [&](int64_t u) {  // the first row of the first unit at or after u
+        const int64_t c = (u - first[j] + weight[j] - 1) / weight[j];
+        return static_cast<int>(std::clamp<int64_t>(c * unit, 0, jobs[j].w.n));
+      };
+      const int lo = row_at(u0), hi = row_at(u1);
+      if (lo < hi) run(j, lo, hi);
+    }
+  });
+}
+
+// For each job, the index of the first job with the same input (x, m, k): their activations are
+// prepared once.
+template <class Job>
+std::vector<int> SameInputJobs(const Job* jobs, int count) {
+  std::vector<int> same(count);
+  for (int j = 0; j < count; ++j) {
+    same[j] = j;
+    for (int i = 0; i < j; ++i) {
+      if (jobs[i].x == jobs[j].x && jobs[i].m == jobs[j].m && jobs[i].w.k == jobs[j].w.k) {
+        same[j] = i;
+        break;
+      }
+    }
+  }
+  return same;
+}
+
+// LinearFp4 of every job, each output equal to the single call's bit for bit.
+void LinearFp4GroupAvx2(const Fp4Job* jobs, int count) {
+  const std::vector<int> same = SameInputJobs(jobs, count);
+  std::vector<Avx2Fp4Acts> acts(count);
+  for (int j = 0; j < count; ++j) {
+    const Fp4Job& job = jobs[j];
+    DSV4_CHECK(job.w.k % kFp4Block == 0);
+    if (job.m > 0 && job.w.n > 0 && same[j] == j) {
+      acts[j] = PrepareAvx2Fp4Acts(detail::QuantizeRows(job.x, job.m, job.w.k), job.m, job.w.k);
+    }
+  }
+  ForJobRowsAvx2(jobs, count, kAvx2Rows, [&](int j, int lo, int hi) {
+    Fp4RowsRangeAvx2(acts[same[j]], jobs[j].m, jobs[j].w, lo, hi, jobs[j].y);
+  });
+}
+
+// LinearFp8 (bf16_acts false) or LinearFp8AsBf16 (true) of every job, bit for bit the single
+// calls'.
+void LinearFp8GroupAvx2(const Fp8Job* jobs, int count, bool bf16_acts) {
+  const std::vector<int> same = SameInputJobs(jobs, count);
+  std::vector<Avx2Fp8Acts> acts(count);
+  for (int j = 0; j < count; ++j) {
+    const Fp8Job& job = jobs[j];
+    if (job.m <= 0 || job.w.n <= 0 || same[j] != j) continue;
+    if (bf16_acts) {
+      acts[j] = PrepareAvx2Fp8Acts(RoundedActs(job.x, job.m, job.w.k).data(), job.m, job.w.k, {});
+    } else {
+      detail::QuantizedRows a = detail::QuantizeRows(job.x, job.m, job.w.k);
+      acts[j] = PrepareAvx2Fp8Acts(a.q.data(), job.m, job.w.k, std::move(a.s));
+    }
+  }
+  ForJobRowsAvx2(jobs, count, kQuantBlock, [&](int j, int lo, int hi) {
+    Fp8BlocksAvx2(acts[same[j]], jobs[j].m, jobs[j].w, lo / kQuantBlock, CeilDiv(hi, kQuantBlock),
+                  jobs[j].y);
+  });
+}
