@@ -19,7 +19,9 @@ TEST(DotPeak, EveryTargetMeasuresTheLinearKernelsInstruction) {
     // The AVX-512 BF16 linear kernels run exactly where the target name says so.
     const bool bf16 = std::string(cpu::TargetName()).find("+BF16") != std::string::npos;
     EXPECT_EQ(op.find("vdpbf16ps") != std::string::npos, bf16) << op;
-    if (!bf16) EXPECT_NE(op.find("fp32 FMA"), std::string::npos) << op;
+    if (!bf16) {
+      EXPECT_NE(op.find("fp32 FMA"), std::string::npos) << op;
+    }
   });
 }
 

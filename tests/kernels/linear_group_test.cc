@@ -64,7 +64,9 @@ void ExpectGroupEqualsSingleCalls(uint32_t seed, const Fill& fill, const Single&
     jobs.push_back({x, s.m, w, ys[j].data()});
     single(x, s.m, w, singles[j].data());
   }
-  if (shared_inputs) EXPECT_GE(shared, 2);
+  if (shared_inputs) {
+    EXPECT_GE(shared, 2);
+  }
   group(jobs.data(), static_cast<int>(jobs.size()));
   for (size_t j = 0; j < jobs.size(); ++j) EXPECT_EQ(ys[j], singles[j]) << "job " << j;
 }
