@@ -10,14 +10,18 @@
 # are compared in the same minutes: this VM's read bandwidth moves by 2x within minutes, and
 # numbers from different runs of this script are not comparable.
 #
-# Usage: scripts/bench-targets.sh [--rounds R] [--pairs P] [--fs DIR] [--ps DIR] [--peak GFLOPS] BIN [BIN_B]
+# Usage: scripts/bench-targets.sh [--rounds R] [--pairs P] [--fs DIR] [--ps DIR] [--peak GFLOPS]
+#                                 [--fast-prefill] BIN [BIN_B]
+# --fast-prefill: every round also runs the 512-token prefill in fast-prefill mode (flash-fast;
+# medians prefill-fast-*), the opt-in oneDNN GEMMs (docs/kernels.md).
 # The models are made with BIN's make-model presets if missing (3.9 + 8.0 GB of disk). --peak: the
 # nominal dot-product peak of 2 threads; by default 460 where the kernels use vdpbf16ps (Zen 4 at
 # 3.6 GHz: 64 flops per cycle per core) and 205 where they use fp32 FMA (Zen 3 at 3.2 GHz: 32).
 set -euo pipefail
 
-rounds=3 pairs=2 fs=/tmp/fs ps=/tmp/ps peak=
+rounds=3 pairs=2 fs=/tmp/fs ps=/tmp/ps peak= fast=0
 while [[ $# -gt 0 && $1 == --* ]]; do
+  if [[ $1 == --fast-prefill ]]; then fast=1; shift; continue; fi
   case $1 in
     --rounds) rounds=$2 ;;
     --pairs) pairs=$2 ;;
@@ -51,8 +55,9 @@ run() {  # label bin args...
   line=$(printf '%s %-10s %-14s decode %6s ms/token  ratio %.3f  probe %5.1f GB/s' \
     "$(date +%T)" "$label" "$(name "$bin")" "$ms" "$ratio" "$probe")
   echo "$label $(name "$bin") ratio $ratio ms $ms" >>"$out"
-  if [[ $label == flash-p512 ]]; then
-    local lin dot pr
+  if [[ $label == flash-p512 || $label == flash-fast ]]; then
+    local lin dot pr pre=prefill
+    [[ $label == flash-fast ]] && pre=prefill-fast
     lin=$(field "$json" prefill_linear_gflops)
     dot=$(field "$json" machine_dot_gflops)
     pr=$(field "$json" prefill_peak_ratio)
@@ -61,8 +66,8 @@ run() {  # label bin args...
     fi
     line+=$(printf '  | prefill %.1f GFLOP/s in the linear kernels = %.3f of %d nominal, %.3f of the %.0f measured' \
       "$lin" "$(awk -v g="$lin" -v p=$peak 'BEGIN { print g / p }')" $peak "$pr" "$dot")
-    echo "prefill-nominal $(name "$bin") ratio $(awk -v g="$lin" -v p=$peak 'BEGIN { print g / p }') ms 0" >>"$out"
-    echo "prefill-measured $(name "$bin") ratio $pr ms 0" >>"$out"
+    echo "$pre-nominal $(name "$bin") ratio $(awk -v g="$lin" -v p=$peak 'BEGIN { print g / p }') ms 0" >>"$out"
+    echo "$pre-measured $(name "$bin") ratio $pr ms 0" >>"$out"
   fi
   echo "$line"
 }
@@ -70,6 +75,7 @@ run() {  # label bin args...
 for ((i = 0; i < rounds; ++i)); do
   for bin in "${bins[@]}"; do
     run flash-p512 "$bin" --model "$fs" --prompt-len 512 --gen 32
+    if [[ $fast == 1 ]]; then run flash-fast "$bin" --model "$fs" --prompt-len 512 --gen 4 --fast-prefill; fi
     run flash-4k "$bin" --model "$fs" --context 4096 --gen 32
     run pro-4k "$bin" --model "$ps" --context 4096 --gen 16
   done
@@ -82,7 +88,7 @@ for ((i = 0; i < pairs; ++i)); do
 done
 
 echo
-echo "medians (ratio: decode bandwidth / probe; prefill: share of the bf16 peak, nominal or measured; ms per token)"
+echo "medians (ratio: decode bandwidth / probe; prefill: share of the dot-product peak, nominal or measured; ms per token)"
 sort -k1,1 -k2,2 "$out" | awk '
   { key = $1 " " $2; r[key] = r[key] " " $4; m[key] = m[key] " " $6; n[key]++ }
   function median(list,   a, k, i, j, t) {
