@@ -45,7 +45,9 @@ HWY_BEFORE_NAMESPACE();
 // (maybe-)uninitialized wherever a shuffle intrinsic inlines it (SumOfLanes16): a known false
 // positive, silenced here as in linear.cc.
 #pragma GCC diagnostic push
+#if defined(__GNUC__) && !defined(__clang__)  // clang (the fuzz build) has no such warning
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #pragma GCC diagnostic ignored "-Wuninitialized"
 namespace dsv4::cpu {
 namespace HWY_NAMESPACE {
