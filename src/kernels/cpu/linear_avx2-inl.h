@@ -578,7 +578,8 @@ void LinearFp4GroupAvx2(const Fp4Job* jobs, int count) {
   for (int j = 0; j < count; ++j) {
     const Fp4Job& job = jobs[j];
     DSV4_CHECK(job.w.k % kFp4Block == 0);
-    if (job.m > 0 && job.w.n > 0 && same[j] == j) {
+    // Prepared for the first job with this input even when it has no rows: later ones read it.
+    if (job.m > 0 && same[j] == j) {
       acts[j] = PrepareAvx2Fp4Acts(detail::QuantizeRows(job.x, job.m, job.w.k), job.m, job.w.k);
     }
   }
@@ -594,7 +595,7 @@ void LinearFp8GroupAvx2(const Fp8Job* jobs, int count, bool bf16_acts) {
   std::vector<Avx2Fp8Acts> acts(count);
   for (int j = 0; j < count; ++j) {
     const Fp8Job& job = jobs[j];
-    if (job.m <= 0 || job.w.n <= 0 || same[j] != j) continue;
+    if (job.m <= 0 || same[j] != j) continue;  // (a job without rows may be read by later ones)
     if (bf16_acts) {
       acts[j] = PrepareAvx2Fp8Acts(RoundedActs(job.x, job.m, job.w.k).data(), job.m, job.w.k, {});
     } else {
