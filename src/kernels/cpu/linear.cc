@@ -157,6 +157,22 @@ HWY_INLINE void ScaleRoundBf16(float* HWY_RESTRICT v, int n, float scale) {
   for (; i < n; ++i) v[i] = RoundBf16(v[i] * scale);
 }
 
+// Rows [n0, n1) of an FP8 weight dequantized as ref does (convert.py's wo_a): RoundBf16(e4m3 · s_w)
+// into out, k values a row. RoundBf16 is the identity here except for products in fp32's subnormal
+// range; kept so the rows are bit-identical to ref's.
+HWY_INLINE void DequantizeFp8Rows(const Fp8Weight& w, int n0, int n1, float* HWY_RESTRICT out) {
+  const int k = w.k, kb = detail::CeilDiv(k, kQuantBlock);
+  for (int n = n0; n < n1; ++n) {
+    float* row = out + static_cast<size_t>(n - n0) * k;
+    DecodeE4M3(w.w + static_cast<size_t>(n) * k, k, row);
+    const uint8_t* ws = w.scale + static_cast<size_t>(n / kQuantBlock) * kb;
+    for (int b = 0; b < kb; ++b) {
+      const int i0 = b * kQuantBlock;
+      ScaleRoundBf16(row + i0, std::min(kQuantBlock, k - i0), E8M0ToFloat(ws[b]));
+    }
+  }
+}
+
 // Σ x_j[t]·bf16(w_i[t]) over k values for NR weight rows (stride w_stride) × MR activation rows
 // (stride x_stride) into out[j·NR + i], fp32 accumulate (the bf16 -> fp32 widening is exact). Every
 // output has the same order for any NR and MR (two chains of vectors, the same lane sum, the same
@@ -382,7 +398,7 @@ detail::QuantizedRows UnitScaledActs(ScratchVector<float> xb, int m, int k) {
 // activation, fp32 accumulate, bf16 out.
 void LinearFp8AsBf16Impl(const float* x, int m, const Fp8Weight& w, float* y) {
   if (m <= 0 || w.n <= 0) return;
-  const int k = w.k, kb = CeilDiv(k, kQuantBlock);
+  const int k = w.k;
   ScratchVector<float> xb = RoundedActs(x, m, k);
 #if HWY_TARGET == HWY_AVX3_DL
   if (HasAvx512Bf16()) return LinearFp8Bf16(UnitScaledActs(std::move(xb), m, k), m, w, y);
@@ -395,14 +411,7 @@ void LinearFp8AsBf16Impl(const float* x, int m, const Fp8Weight& w, float* y) {
     std::vector<float> row(k);
     for (int mt = 0; mt < m; mt += kRowTile) {
       for (int n = b0 * kQuantBlock; n < std::min(w.n, b1 * kQuantBlock); ++n) {
-        DecodeE4M3(w.w + static_cast<size_t>(n) * k, k, row.data());
-        const uint8_t* ws = w.scale + static_cast<size_t>(n / kQuantBlock) * kb;
-        // RoundBf16 is the identity here except for products in fp32's subnormal range; kept so
-        // the decoded row is bit-identical to ref's.
-        for (int b = 0; b < kb; ++b) {
-          const int i0 = b * kQuantBlock;
-          ScaleRoundBf16(row.data() + i0, std::min(kQuantBlock, k - i0), E8M0ToFloat(ws[b]));
-        }
+        DequantizeFp8Rows(w, n, n + 1, row.data());
         for (int r = mt; r < std::min(m, mt + kRowTile); ++r) {
           y[static_cast<size_t>(r) * w.n + n] =
               RoundBf16(Dot(xb.data() + static_cast<size_t>(r) * k, row.data(), k));

@@ -31,10 +31,15 @@ inline bool SgemmScaleOk(float s) {
   return s >= std::ldexp(1.0f, kSgemmMinScaleExp) && s <= std::ldexp(1.0f, kSgemmMaxScaleExp);
 }
 
+// Whether every weight scale byte and activation scale of a call lies in the folding range.
+inline bool SgemmScalesOk(const uint8_t* w_scales, size_t count, const detail::QuantizedRows& a) {
+  return std::all_of(w_scales, w_scales + count, SgemmScaleByteOk) &&
+         std::all_of(a.s.begin(), a.s.end(), SgemmScaleOk);
+}
+
 // Activation values with their scales folded in: x[r, t] = q[r, t] · s_x[r, t / 128] (exact in
-// the checked range); empty when a scale is outside it.
+// the range SgemmScalesOk checks).
 inline ScratchVector<float> SgemmFoldedActs(const detail::QuantizedRows& a, int m, int k) {
-  if (!std::all_of(a.s.begin(), a.s.end(), SgemmScaleOk)) return {};
   ScratchVector<float> x(static_cast<size_t>(m) * k);
   detail::ForActRows(m, [&](int r0, int r1) {
     for (int r = r0; r < r1; ++r) {
@@ -73,31 +78,17 @@ void SgemmLinear(const float* x, int m, int n, int k, int align, const DecodeRow
   });
 }
 
-// FP8 rows as exact fp32 values times their block scales: the rounding of ref's dequantization
-// (RoundBf16 of e4m3 · s_w, the identity unless the product is an fp32 subnormal).
+// FP8 rows as exact fp32 values times their block scales, as ref dequantizes them.
 inline auto SgemmFp8Rows(const Fp8Weight& w) {
-  return [&w](int n0, int n1, float* out) {
-    const int k = w.k, kb = CeilDiv(k, kQuantBlock);
-    for (int n = n0; n < n1; ++n) {
-      float* row = out + static_cast<size_t>(n - n0) * k;
-      DecodeE4M3(w.w + static_cast<size_t>(n) * k, k, row);
-      const uint8_t* ws = w.scale + static_cast<size_t>(n / kQuantBlock) * kb;
-      for (int b = 0; b < kb; ++b) {
-        const int i0 = b * kQuantBlock;
-        ScaleRoundBf16(row + i0, std::min(kQuantBlock, k - i0), E8M0ToFloat(ws[b]));
-      }
-    }
-  };
+  return [&w](int n0, int n1, float* out) { DequantizeFp8Rows(w, n0, n1, out); };
 }
 
 // FP8 weight, e4m3-quantized activations. False: a scale outside the folding range (the caller
 // runs the default kernels).
 inline bool LinearFp8Sgemm(const detail::QuantizedRows& a, int m, const Fp8Weight& w, float* y) {
-  if (w.k > kSgemmMaxK) return false;
   const size_t scale_bytes = static_cast<size_t>(CeilDiv(w.n, kQuantBlock)) * a.kb;
-  if (!std::all_of(w.scale, w.scale + scale_bytes, SgemmScaleByteOk)) return false;
+  if (w.k > kSgemmMaxK || !SgemmScalesOk(w.scale, scale_bytes, a)) return false;
   const ScratchVector<float> x = SgemmFoldedActs(a, m, w.k);
-  if (x.empty()) return false;
   SgemmLinear(x.data(), m, w.n, w.k, kQuantBlock, SgemmFp8Rows(w), y, /*round=*/true);
   return true;
 }
@@ -111,10 +102,7 @@ inline void LinearFp8AsBf16Sgemm(const float* xb, int m, const Fp8Weight& w, flo
 // MXFP4 weight, e4m3-quantized activations.
 inline bool LinearFp4Sgemm(const detail::QuantizedRows& a, int m, const Fp4Weight& w, float* y) {
   const int k = w.k, k32 = k / kFp4Block;
-  if (k > kSgemmMaxK) return false;
-  const size_t scale_bytes = static_cast<size_t>(w.n) * k32;
-  if (!std::all_of(w.scale, w.scale + scale_bytes, SgemmScaleByteOk)) return false;
-  if (!std::all_of(a.s.begin(), a.s.end(), SgemmScaleOk)) return false;
+  if (k > kSgemmMaxK || !SgemmScalesOk(w.scale, static_cast<size_t>(w.n) * k32, a)) return false;
 #if DSV4_AVX2_KERNELS
   // The AVX2 kernels' in-register e2m1 decode (~6x the scalar table's speed, which was ~12% of
   // this path's time at m = 192): both operands in its order per 64 values, zero-padded to kp.
