@@ -2,6 +2,7 @@
 // teacher-forced decode step, MTP, greedy rows, per-layer hidden states, a chunked-prefill variant —
 // and every stage of every layer on the reference's inputs; prints metrics; exits 1 when outside
 // tolerance.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -11,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "base/check.h"
 #include "command.h"
 #include "golden_metrics.h"
 #include "golden_stages.h"
@@ -28,6 +30,18 @@ struct GoldenArgs {
   bool verbose = false, skip_stages = false;
 };
 
+// N for a block's output stage "L<N>.out" (shape [S, hc, D]), else -1. Only that exact name: the
+// stages inside a block ("L2.attn.out", "L2.ffn.out") also end in ".out" but are [S, D], and
+// reading them as block outputs ran past their end (valgrind; a segfault on a CI machine).
+int BlockOutputLayer(const std::string& name) {
+  if (name.size() < 6 || name[0] != 'L' || !name.ends_with(".out")) return -1;
+  const std::string digits = name.substr(1, name.size() - 5);
+  if (!std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return -1;
+  }
+  return std::stoi(digits);
+}
+
 // Captures the block outputs at the last position of the prefill (hidden.f32 layout).
 class HiddenSink : public TraceSink {
  public:
@@ -35,9 +49,10 @@ class HiddenSink : public TraceSink {
   void Record(const std::string& name, const float* data, const std::vector<int64_t>& shape,
               TraceDType) override {
     const size_t per_pos = static_cast<size_t>(cfg_.hc_mult) * cfg_.dim;
-    if (name.size() > 4 && name[0] == 'L' && name.ends_with(".out")) {
+    if (int layer = BlockOutputLayer(name); layer >= 0) {
+      DSV4_CHECK(shape.size() == 3 && static_cast<size_t>(shape[1] * shape[2]) == per_pos);
       const int64_t S = shape[0];
-      layers_[std::stoi(name.substr(1))] =
+      layers_[layer] =
           std::vector<float>(data + (S - 1) * per_pos, data + S * per_pos);
     } else if (name == "final.norm") {
       final_norm_.assign(data, data + cfg_.dim);
