@@ -52,8 +52,7 @@ class HiddenSink : public TraceSink {
     if (int layer = BlockOutputLayer(name); layer >= 0) {
       DSV4_CHECK(shape.size() == 3 && static_cast<size_t>(shape[1] * shape[2]) == per_pos);
       const int64_t S = shape[0];
-      layers_[layer] =
-          std::vector<float>(data + (S - 1) * per_pos, data + S * per_pos);
+      layers_[layer] = std::vector<float>(data + (S - 1) * per_pos, data + S * per_pos);
     } else if (name == "final.norm") {
       final_norm_.assign(data, data + cfg_.dim);
     }
