@@ -172,6 +172,9 @@ bool ParseArgs(const std::vector<std::string>& args, GoldenArgs* a) {
 }
 
 int RunGolden(const std::vector<std::string>& args) {
+  // Line-buffered even into a pipe (the golden tests capture it): if a run dies, what it printed
+  // up to then survives and shows how far it got (session 11's CI crash printed nothing).
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
   GoldenArgs a;
   if (!ParseArgs(args, &a)) {
     std::fprintf(stderr,
