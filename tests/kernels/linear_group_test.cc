@@ -20,7 +20,7 @@ struct Shape {
 };
 // Mixed m: the FP4 group splits its pass by work (rows weighted by 1 + m/16), so m = 17 and 40 rows
 // weigh 2 and 3.
-// Jobs 1, 8 and 9 have the (m, k) of jobs 0, 7 and 7, so they can share an input; job 0 has no
+// Jobs 1, 8 and 9 have the (m, k) of jobs 0, 0 and 7, so they can share an input; job 0 has no
 // weight rows (the shared preparation must not depend on the first job having any).
 const Shape kShapes[] = {{1, 0, 512},   {1, 256, 512},  {2, 384, 256},
                          {0, 128, 128}, {5, 128, 640},  {1, 1024, 128}, {40, 96, 256},
